@@ -1,0 +1,124 @@
+"""Configuration of ExHuBERT: HuBERT with backbone block expansion (Amiriparian et al., Interspeech 2024).
+
+Self-contained on purpose: `save_pretrained` copies this file into every checkpoint so that
+`trust_remote_code=True` works where `exhubert_hf` is not installed.
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import HubertConfig
+
+AROUSAL_LEVELS = ("low", "high")
+VALENCE_LEVELS = ("negative", "neutral", "positive")
+# Class index = 3 * arousal index + valence index: the order of the published ExHuBERT head.
+EXHUBERT_LABELS = tuple(
+    f"{arousal} arousal, {valence} valence" for arousal in AROUSAL_LEVELS for valence in VALENCE_LEVELS
+)
+
+
+def emotion_class(arousal: str, valence: str) -> int:
+    """Index of the six-class label for an arousal level ("low"/"high") and a valence level."""
+    if arousal not in AROUSAL_LEVELS or valence not in VALENCE_LEVELS:
+        raise ValueError(
+            f"unknown arousal/valence ({arousal!r}, {valence!r}); "
+            f"arousal is one of {AROUSAL_LEVELS}, valence one of {VALENCE_LEVELS}"
+        )
+    return AROUSAL_LEVELS.index(arousal) * len(VALENCE_LEVELS) + VALENCE_LEVELS.index(valence)
+
+
+@strict
+class ExHubertConfig(HubertConfig):
+    r"""
+    A HuBERT configuration plus the block-expansion layout.
+
+    The encoder has `num_source_layers * (1 + num_copies_per_layer)` layers, stored as
+    `num_hidden_layers`, in the order original 0, its copies, original 1, its copies, ... Each copy
+    computes `h + gate(copy(h))` with a `Linear(hidden_size, hidden_size)` gate that block expansion
+    initialises to zero, so a freshly expanded model computes exactly what its source computed.
+
+    Args:
+        num_source_layers (`int`, defaults to 12):
+            Encoder layers of the HuBERT the model was expanded from (24 for HuBERT Large).
+        num_copies_per_layer (`int`, defaults to 1):
+            Trainable copies after each original layer: 1 is ExHuBERT, 2 the paper's "XLarge". (The
+            paper's "no expansion" baseline is stock `HubertForSequenceClassification`.)
+        freeze_original_layers (`bool`, defaults to `True`):
+            Whether the original layers (and their gates, if any) get no gradient.
+        freeze_feature_encoder (`bool`, defaults to `True`):
+            Whether the CNN feature encoder gets no gradient.
+        original_layer_gates (`bool`, defaults to `False`):
+            Whether each original layer is followed by a linear gate too (initialised to the identity),
+            as in the published `amiriparian/ExHuBERT` checkpoint.
+    """
+
+    model_type = "exhubert"
+
+    num_source_layers: int = 12
+    num_copies_per_layer: int = 1
+    freeze_original_layers: bool = True
+    freeze_feature_encoder: bool = True
+    original_layer_gates: bool = False
+
+    def __post_init__(self, **kwargs):
+        self._validate_expansion()
+        expanded_layers = self.num_source_layers * (1 + self.num_copies_per_layer)
+        given_layers = kwargs.pop("num_hidden_layers", None)
+        if given_layers is None and self.num_hidden_layers != HubertConfig.num_hidden_layers:
+            given_layers = self.num_hidden_layers
+        if given_layers is not None and given_layers != expanded_layers:
+            raise ValueError(
+                f"num_hidden_layers={given_layers} does not match num_source_layers={self.num_source_layers} "
+                f"with num_copies_per_layer={self.num_copies_per_layer} ({expanded_layers} layers); "
+                "set num_source_layers and num_copies_per_layer, num_hidden_layers follows from them"
+            )
+        self.num_hidden_layers = expanded_layers
+        given_num_labels = kwargs.get("num_labels")
+        if given_num_labels is not None and self.id2label is not None and len(self.id2label) != given_num_labels:
+            raise ValueError(
+                f"num_labels={given_num_labels} but id2label has {len(self.id2label)} entries ({self.id2label}); "
+                "give id2label alone, or make num_labels its length"
+            )
+        if self.id2label is None and kwargs.get("num_labels", len(EXHUBERT_LABELS)) == len(EXHUBERT_LABELS):
+            self.id2label = dict(enumerate(EXHUBERT_LABELS))
+        if self.id2label is not None and self.label2id is None:
+            self.label2id = {label: int(index) for index, label in self.id2label.items()}
+        super().__post_init__(**kwargs)
+
+    def _validate_expansion(self):
+        # Raised from __post_init__ as plain ValueErrors so that users see what to fix at construction.
+        if self.num_source_layers < 1:
+            raise ValueError(f"num_source_layers must be at least 1, got {self.num_source_layers}")
+        if self.num_copies_per_layer < 1:
+            raise ValueError(
+                f"num_copies_per_layer must be at least 1, got {self.num_copies_per_layer}; "
+                "for a model without expansion use HubertForSequenceClassification"
+            )
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} is not divisible by num_attention_heads={self.num_attention_heads}; "
+                "choose a head count that divides the hidden size"
+            )
+        if self.label2id is not None and self.id2label is not None:
+            by_index = {int(index): label for index, label in self.id2label.items()}
+            if {int(index): label for label, index in self.label2id.items()} != by_index:
+                raise ValueError(
+                    f"label2id {self.label2id} and id2label {self.id2label} disagree; give one of them "
+                    "(or id2label and num_labels) so that the other follows"
+                )
+
+    @classmethod
+    def from_hubert_config(cls, hubert_config: HubertConfig, **expansion) -> "ExHubertConfig":
+        """The expanded config of a HuBERT config: same shapes and settings, `num_source_layers` taken from its
+        `num_hidden_layers`; `expansion` sets the fields above or overrides HuBERT ones."""
+        settings = hubert_config.to_dict()
+        for key in ("model_type", "architectures", "auto_map", "transformers_version", "num_hidden_layers"):
+            settings.pop(key, None)
+        settings["num_source_layers"] = hubert_config.num_hidden_layers
+        settings.update(expansion)
+        return cls(**settings)
+
+    def is_copy(self, layer_index: int) -> bool:
+        """Whether encoder layer `layer_index` is a trainable copy (else it is an original)."""
+        return layer_index % (1 + self.num_copies_per_layer) != 0
+
+
+__all__ = ["ExHubertConfig", "EXHUBERT_LABELS", "AROUSAL_LEVELS", "VALENCE_LEVELS", "emotion_class"]

@@ -1,0 +1,379 @@
+"""ExHuBERT: HuBERT with backbone block expansion (Amiriparian et al., Interspeech 2024).
+
+Built on transformers' HuBERT modules (feature encoder, feature projection, positional conv
+embedding, encoder layers), so SDPA / flash attention and gradient checkpointing behave as in
+HuBERT. Self-contained on purpose: `save_pretrained` copies this file and
+`configuration_exhubert.py` into every checkpoint for `trust_remote_code=True`.
+"""
+
+import os
+import re
+
+import torch
+from torch import nn
+from transformers import (
+    HubertConfig,
+    HubertForCTC,
+    HubertForSequenceClassification,
+    HubertModel,
+    Wav2Vec2FeatureExtractor,
+)
+from transformers import initialization as init
+from transformers.models.hubert.modeling_hubert import (
+    HubertEncoder,
+    HubertEncoderLayer,
+    HubertEncoderLayerStableLayerNorm,
+    HubertEncoderStableLayerNorm,
+    HubertFeatureEncoder,
+    HubertFeatureProjection,
+    HubertPositionalConvEmbedding,
+    HubertPreTrainedModel,
+)
+
+from .configuration_exhubert import EXHUBERT_LABELS, ExHubertConfig
+
+FEATURE_EXTRACTOR_FILE = "preprocessor_config.json"
+_LAYER_KEY = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
+
+
+class ExHubertGate(nn.Linear):
+    """The square linear map after a layer: zero for copies (the block starts as an identity), identity
+    for original layers that carry a gate."""
+
+    def __init__(self, hidden_size: int, starts_as_identity: bool):
+        super().__init__(hidden_size, hidden_size)
+        self.starts_as_identity = starts_as_identity
+
+    def reset_to_initial(self):
+        with torch.no_grad():
+            if self.starts_as_identity:
+                init.eye_(self.weight)
+            else:
+                init.zeros_(self.weight)
+            init.zeros_(self.bias)
+
+
+class _BlockExpansionMixin:
+    """Turns a HuBERT encoder layer into an ExHuBERT block.
+
+    A copy computes `h + gate(layer(h))`; an original computes `layer(h)`, or `gate(layer(h))` when the
+    config gives originals a gate. The layer keeps its own internal residuals and layer norms.
+    """
+
+    def __init__(self, config: ExHubertConfig, is_copy: bool):
+        super().__init__(config)
+        self.is_copy = is_copy
+        needs_gate = is_copy or config.original_layer_gates
+        self.gate = ExHubertGate(config.hidden_size, starts_as_identity=not is_copy) if needs_gate else None
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        output = super().forward(hidden_states, attention_mask=attention_mask, **kwargs)
+        if self.gate is not None:
+            output = self.gate(output)
+        return hidden_states + output if self.is_copy else output
+
+
+class ExHubertEncoderLayer(_BlockExpansionMixin, HubertEncoderLayer):
+    """Post-LN block (HuBERT Base)."""
+
+
+class ExHubertEncoderLayerStableLayerNorm(_BlockExpansionMixin, HubertEncoderLayerStableLayerNorm):
+    """Pre-LN block (HuBERT Large / XLarge)."""
+
+
+def _init_expanded_encoder(encoder: nn.Module, config: ExHubertConfig, layer_class: type) -> None:
+    # HubertEncoder.__init__ would build num_hidden_layers plain layers only for us to replace them.
+    nn.Module.__init__(encoder)
+    encoder.config = config
+    encoder.pos_conv_embed = HubertPositionalConvEmbedding(config)
+    encoder.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+    encoder.dropout = nn.Dropout(config.hidden_dropout)
+    encoder.layers = nn.ModuleList(
+        layer_class(config, is_copy=config.is_copy(index)) for index in range(config.num_hidden_layers)
+    )
+    encoder.gradient_checkpointing = False
+
+
+class ExHubertEncoder(HubertEncoder):
+    def __init__(self, config: ExHubertConfig):
+        _init_expanded_encoder(self, config, ExHubertEncoderLayer)
+
+
+class ExHubertEncoderStableLayerNorm(HubertEncoderStableLayerNorm):
+    def __init__(self, config: ExHubertConfig):
+        _init_expanded_encoder(self, config, ExHubertEncoderLayerStableLayerNorm)
+
+
+class ExHubertPreTrainedModel(HubertPreTrainedModel):
+    config_class = ExHubertConfig
+    config: ExHubertConfig
+    _no_split_modules = ["ExHubertEncoderLayer", "ExHubertEncoderLayerStableLayerNorm", "ParametrizedConv1d"]
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, ExHubertGate):
+            module.reset_to_initial()
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """As `PreTrainedModel.from_pretrained`, but encoder-layer weights that do not fit the config are an
+        error instead of a warning: a checkpoint with another layer count or gate layout would otherwise
+        load as a silently half-random model."""
+        wants_loading_info = kwargs.pop("output_loading_info", False)
+        model, loading_info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        layer_problems = {
+            kind: sorted(key for key in loading_info.get(kind, ()) if _LAYER_KEY.search(key))
+            for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
+        }
+        layer_problems = {kind: keys for kind, keys in layer_problems.items() if keys}
+        if layer_problems:
+            config = model.config
+            details = "; ".join(
+                f"{kind.replace('_', ' ')}: {', '.join(map(str, keys[:6]))}{' ...' if len(keys) > 6 else ''}"
+                for kind, keys in layer_problems.items()
+            )
+            raise ValueError(
+                f"the checkpoint's encoder layers do not match its config ({config.num_hidden_layers} layers = "
+                f"{config.num_source_layers} originals x (1 + {config.num_copies_per_layer} copies), "
+                f"original_layer_gates={config.original_layer_gates}): {details}"
+            )
+        model._apply_config_freezing()  # loading replaces the parameters, and with them requires_grad
+        return (model, loading_info) if wants_loading_info else model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """As `PreTrainedModel.save_pretrained`; also writes a default `preprocessor_config.json` when the
+        folder has none, so the folder works with `pipeline("audio-classification", ...)` on its own. An
+        existing feature-extractor config (e.g. the one the Trainer saves) is left as it is."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        is_main_process = kwargs.get("is_main_process", True)
+        if is_main_process and not os.path.exists(os.path.join(save_directory, FEATURE_EXTRACTOR_FILE)):
+            default_feature_extractor(self.config).save_pretrained(save_directory)
+
+    def _apply_config_freezing(self):
+        base = self.hubert if hasattr(self, "hubert") else self
+        if self.config.freeze_feature_encoder:
+            base.feature_extractor._freeze_parameters()
+        base._set_original_layers_trainable(not self.config.freeze_original_layers)
+
+    def freeze_feature_encoder(self):
+        """No gradient for the CNN feature encoder (the paper's setting); recorded in the config."""
+        self.config.freeze_feature_encoder = True
+        self._apply_config_freezing()
+
+    def freeze_original_layers(self):
+        """No gradient for the original encoder layers (and their gates); copies keep training."""
+        self.config.freeze_original_layers = True
+        self._apply_config_freezing()
+
+    def unfreeze_original_layers(self):
+        """Train the original layers too (the paper's "Non-Frozen" ablation)."""
+        self.config.freeze_original_layers = False
+        self._apply_config_freezing()
+
+    def trainable_parameter_summary(self) -> dict:
+        """Parameter counts `{group: (trainable, total)}` for the feature encoder, the original layers, the
+        copies, the gates, the classification head and the rest (feature projection, positional conv
+        embedding, encoder layer norm, masked-spec embedding), plus "all"."""
+        summary = {}
+        for name, parameter in self.named_parameters():
+            group = _parameter_group(name, self.config)
+            trainable, total = summary.get(group, (0, 0))
+            summary[group] = (trainable + parameter.numel() * parameter.requires_grad, total + parameter.numel())
+        summary["all"] = tuple(map(sum, zip(*summary.values())))
+        return summary
+
+    def print_trainable_parameters(self) -> None:
+        for group, (trainable, total) in self.trainable_parameter_summary().items():
+            print(f"{group:>16}: {trainable:>13,} trainable of {total:>13,} ({100 * trainable / max(total, 1):.2f} %)")
+
+
+def _parameter_group(name: str, config: ExHubertConfig) -> str:
+    if "feature_extractor." in name:
+        return "feature encoder"
+    layer = _LAYER_KEY.search(name)
+    if layer is None:
+        return "head" if name.split(".")[0] in ("projector", "classifier", "layer_weights") else "other"
+    if ".gate." in name:
+        return "gates"
+    return "copies" if config.is_copy(int(layer.group(1))) else "original layers"
+
+
+def default_feature_extractor(config: HubertConfig) -> Wav2Vec2FeatureExtractor:
+    """The feature extractor HuBERT checkpoints of this kind ship: per-utterance normalisation; attention
+    masks only for layer-norm feature encoders (group-norm ones, as in HuBERT Base, were trained on
+    zero-padded batches without them)."""
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16000,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=config.feat_extract_norm == "layer",
+    )
+
+
+class ExHubertModel(ExHubertPreTrainedModel, HubertModel):
+    """The ExHuBERT encoder: HuBERT's feature encoder and projection, then the expanded transformer."""
+
+    def __init__(self, config: ExHubertConfig):
+        ExHubertPreTrainedModel.__init__(self, config)
+        self.config = config
+        self.feature_extractor = HubertFeatureEncoder(config)
+        self.feature_projection = HubertFeatureProjection(config)
+        if config.mask_time_prob > 0.0 or config.mask_feature_prob > 0.0:
+            self.masked_spec_embed = nn.Parameter(torch.Tensor(config.hidden_size).uniform_())
+        encoder_class = ExHubertEncoderStableLayerNorm if config.do_stable_layer_norm else ExHubertEncoder
+        self.encoder = encoder_class(config)
+        self.post_init()
+        self._apply_config_freezing()
+
+    def _set_original_layers_trainable(self, trainable: bool):
+        for layer in self.encoder.layers:
+            if not layer.is_copy:
+                layer.requires_grad_(trainable)
+
+
+class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequenceClassification):
+    """ExHuBERT with HuBERT's classification head: projector, masked mean pooling over time, classifier
+    (optionally over a learned weighted sum of all layers' hidden states). `forward(labels=...)` returns
+    the cross-entropy loss, so the Trainer works unchanged."""
+
+    def __init__(self, config: ExHubertConfig):
+        ExHubertPreTrainedModel.__init__(self, config)
+        self.hubert = ExHubertModel(config)
+        if config.use_weighted_layer_sum:
+            num_hidden_states = config.num_hidden_layers + 1
+            self.layer_weights = nn.Parameter(torch.ones(num_hidden_states) / num_hidden_states)
+        self.projector = nn.Linear(config.hidden_size, config.classifier_proj_size)
+        self.classifier = nn.Linear(config.classifier_proj_size, config.num_labels)
+        self.post_init()
+        self._apply_config_freezing()
+
+    @classmethod
+    def from_hubert(
+        cls,
+        source,
+        num_copies: int = 1,
+        freeze_original_layers: bool = True,
+        freeze_feature_encoder: bool = True,
+        original_layer_gates: bool = False,
+        num_labels: int | None = None,
+        id2label: dict | None = None,
+        revision: str | None = None,
+        **config_overrides,
+    ) -> "ExHubertForSequenceClassification":
+        """Block expansion of a HuBERT.
+
+        `source` is a `HubertModel`, `HubertForSequenceClassification` or `HubertForCTC`, or a local folder /
+        Hub id holding one (`revision` pins a Hub commit). Every encoder layer is followed by
+        `num_copies` copies of itself, each wrapped as `h + gate(copy(h))` with a zero gate, so the result
+        computes exactly what the source computes. The source's classification head is kept when it has
+        one and `num_labels` / `id2label` do not ask for another (a six-way head with placeholder names
+        `LABEL_i` is taken to be the six ExHuBERT classes); otherwise a new head is initialised (the six
+        ExHuBERT classes by default).
+        """
+        source = _load_hubert(source, revision)
+        if num_copies < 1:
+            raise ValueError(f"num_copies must be at least 1, got {num_copies}")
+        source_config = source.config
+        keeps_head = isinstance(source, HubertForSequenceClassification) and (
+            id2label is None and (num_labels is None or num_labels == source_config.num_labels)
+        )
+        num_labels = source_config.num_labels if keeps_head else num_labels
+        source_labels_are_placeholders = all(
+            label == f"LABEL_{index}" for index, label in source_config.id2label.items()
+        )
+        labels = {}
+        if not keeps_head or source_labels_are_placeholders:
+            labels["id2label"] = id2label or (
+                dict(enumerate(EXHUBERT_LABELS))
+                if num_labels in (None, len(EXHUBERT_LABELS))
+                else {index: f"LABEL_{index}" for index in range(num_labels)}
+            )
+            labels["label2id"] = None
+        config = ExHubertConfig.from_hubert_config(
+            source_config,
+            num_copies_per_layer=num_copies,
+            freeze_original_layers=freeze_original_layers,
+            freeze_feature_encoder=freeze_feature_encoder,
+            original_layer_gates=original_layer_gates,
+            **labels,
+            **config_overrides,
+        )
+        config._attn_implementation = source_config._attn_implementation
+        model = cls(config).to(dtype=source.dtype)
+        model.load_state_dict(_expanded_state_dict(source, model, keeps_head), strict=True)
+        return model.train(source.training)
+
+
+def _expanded_layer_weights(layer_weights: torch.Tensor, num_copies: int) -> torch.Tensor:
+    """Weighted-layer-sum logits for the expanded hidden states. At expansion the 1 + num_copies states of
+    a source layer are equal, so giving each the source logit minus log(1 + num_copies) keeps the softmax
+    mass of every source layer, and the weighted sum, unchanged."""
+    per_layer = layer_weights[1:] - torch.log(torch.tensor(1.0 + num_copies, dtype=layer_weights.dtype))
+    return torch.cat([layer_weights[:1], per_layer.repeat_interleave(1 + num_copies)])
+
+
+def _load_hubert(source, revision):
+    if isinstance(source, (str, os.PathLike)):
+        config = HubertConfig.from_pretrained(source, revision=revision)
+        if config.model_type != "hubert":
+            raise TypeError(f"{source} holds a {config.model_type!r} model; block expansion needs a HuBERT")
+        architecture = (config.architectures or ["HubertModel"])[0]
+        model_classes = {cls.__name__: cls for cls in (HubertModel, HubertForSequenceClassification, HubertForCTC)}
+        return model_classes.get(architecture, HubertModel).from_pretrained(source, revision=revision)
+    if isinstance(source, ExHubertPreTrainedModel) or not isinstance(
+        source, (HubertModel, HubertForSequenceClassification, HubertForCTC)
+    ):
+        raise TypeError(
+            f"block expansion needs a HubertModel, HubertForSequenceClassification or HubertForCTC, "
+            f"got {type(source).__name__}"
+        )
+    return source
+
+
+def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassification", keeps_head: bool) -> dict:
+    """The expanded model's full state dict: source weights at their new layer indices, each copy a clone of
+    its original, gates at their initial values, head from the source or as freshly initialised."""
+    config = model.config
+    source_state = source.state_dict()
+    prefix = "" if isinstance(source, HubertModel) else "hubert."
+    expanded = {}
+    for key, tensor in source_state.items():
+        if not key.startswith(prefix):
+            continue  # a head: taken below when kept, else the CTC head that a classifier has no use for
+        key = "hubert." + key[len(prefix) :]
+        layer = _LAYER_KEY.search(key)
+        if layer is None:
+            expanded[key] = tensor
+            continue
+        source_index = int(layer.group(1))
+        start, end = layer.span(1)
+        first = source_index * (1 + config.num_copies_per_layer)
+        for new_index in range(first, first + 1 + config.num_copies_per_layer):
+            expanded[key[:start] + str(new_index) + key[end:]] = tensor.clone()
+    head_source = source_state if keeps_head else model.state_dict()
+    for key, tensor in head_source.items():
+        if not key.startswith("hubert."):
+            expanded[key] = tensor
+    if keeps_head and "layer_weights" in source_state:
+        expanded["layer_weights"] = _expanded_layer_weights(source_state["layer_weights"], config.num_copies_per_layer)
+    for name, module in model.named_modules():
+        if isinstance(module, ExHubertGate):
+            module.reset_to_initial()
+            expanded[f"{name}.weight"] = module.weight.detach().clone()
+            expanded[f"{name}.bias"] = module.bias.detach().clone()
+    expected = set(model.state_dict())
+    if set(expanded) != expected:
+        raise RuntimeError(
+            "block expansion left keys unmapped: "
+            f"missing {sorted(expected - set(expanded))[:6]}, unexpected {sorted(set(expanded) - expected)[:6]}"
+        )
+    return expanded
+
+
+__all__ = [
+    "ExHubertForSequenceClassification",
+    "ExHubertModel",
+    "ExHubertPreTrainedModel",
+    "default_feature_extractor",
+]
