@@ -332,8 +332,9 @@ def _load_hubert(source, revision):
 
 
 def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassification", keeps_head: bool) -> dict:
-    """The expanded model's full state dict: source weights at their new layer indices, each copy a clone of
-    its original, gates at their initial values, head from the source or as freshly initialised."""
+    """The expanded model's full state dict: source weights at their new layer indices (each copy shares its
+    original's tensor here; `load_state_dict` copies them into separate parameters), gates at their initial
+    values, head from the source or as freshly initialised."""
     config = model.config
     source_state = source.state_dict()
     prefix = "" if isinstance(source, HubertModel) else "hubert."
@@ -350,7 +351,7 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
         start, end = layer.span(1)
         first = source_index * (1 + config.num_copies_per_layer)
         for new_index in range(first, first + 1 + config.num_copies_per_layer):
-            expanded[key[:start] + str(new_index) + key[end:]] = tensor.clone()
+            expanded[key[:start] + str(new_index) + key[end:]] = tensor  # load_state_dict copies
     head_source = source_state if keeps_head else model.state_dict()
     for key, tensor in head_source.items():
         if not key.startswith("hubert."):
@@ -360,8 +361,8 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
     for name, module in model.named_modules():
         if isinstance(module, ExHubertGate):
             module.reset_to_initial()
-            expanded[f"{name}.weight"] = module.weight.detach().clone()
-            expanded[f"{name}.bias"] = module.bias.detach().clone()
+            expanded[f"{name}.weight"] = module.weight.detach()
+            expanded[f"{name}.bias"] = module.bias.detach()
     expected = set(model.state_dict())
     if set(expanded) != expected:
         raise RuntimeError(
