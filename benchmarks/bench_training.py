@@ -1,0 +1,132 @@
+"""Training-step cost of stage 2 (ExHuBERT with originals and feature encoder frozen) against training all
+48 layers, and against plain HuBERT Large fine-tuning (24 layers, feature encoder frozen): step time
+(forward, backward, AdamW step) and peak memory, HuBERT-Large-shaped random weights, 3 s clips.
+
+    python benchmarks/bench_training.py [--device cuda] [--batch-sizes 1 8] [--repeats 3] [--rounds 2]
+
+Each configuration runs in a fresh child process so that its peak memory is its own (peak resident set
+size on CPU, `torch.cuda.max_memory_allocated` on CUDA); the configurations alternate over `--rounds`
+and the parent prints medians and ratios. Targets: stage 2 / all 48 layers ≤ 0.70 × peak memory and
+≤ 0.85 × step time.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGURATIONS = {
+    "stage 2: ExHuBERT, originals frozen": "stage2",
+    "ExHuBERT, all 48 layers trained": "all48",
+    "plain HuBERT Large fine-tuning (24)": "hubert",
+}
+
+
+def build_model(configuration: str):
+    import torch
+    from transformers import HubertForSequenceClassification
+
+    from exhubert_hf import ExHubertForSequenceClassification
+    from exhubert_hf.testing import hubert_large_config
+
+    torch.manual_seed(0)
+    stock = HubertForSequenceClassification(hubert_large_config(layerdrop=0.0))
+    stock.freeze_feature_encoder()
+    if configuration == "hubert":
+        return stock
+    model = ExHubertForSequenceClassification.from_hubert(stock, freeze_original_layers=configuration == "stage2")
+    del stock
+    return model
+
+
+def peak_resident_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def run_child(configuration: str, batch_size: int, repeats: int, device_name: str) -> dict:
+    import torch
+
+    device = torch.device(device_name)
+    model = build_model(configuration).to(device).train()
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-5, betas=(0.9, 0.999), eps=1e-8
+    )
+    audio = torch.randn(batch_size, 48000, device=device)
+    labels = torch.randint(0, 6, (batch_size,), device=device)
+
+    def step():
+        model(audio, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step()  # allocates the optimizer state
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_resident_bytes()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"step_s": statistics.median(times), "peak_bytes": peak, "trainable": trainable}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per child")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating child runs per configuration")
+    parser.add_argument("--child", choices=sorted(CONFIGURATIONS.values()), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_child(args.child, args.batch_sizes[0], args.repeats, args.device)))
+        return
+
+    import torch
+
+    from timing import describe_device
+
+    print(f"device: {describe_device(torch.device(args.device))}")
+    for batch_size in args.batch_sizes:
+        results = {name: [] for name in CONFIGURATIONS}
+        for round_index in range(args.rounds):
+            names = list(CONFIGURATIONS)
+            for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+                command = [sys.executable, __file__, "--child", CONFIGURATIONS[name], "--device", args.device]
+                command += ["--batch-sizes", str(batch_size), "--repeats", str(args.repeats)]
+                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                results[name].append(json.loads(output.strip().splitlines()[-1]))
+        summary = {
+            name: {
+                "step_s": statistics.median(run["step_s"] for run in runs),
+                "peak_gib": statistics.median(run["peak_bytes"] for run in runs) / 2**30,
+                "trainable": runs[0]["trainable"],
+            }
+            for name, runs in results.items()
+        }
+        baseline = summary["ExHuBERT, all 48 layers trained"]
+        print(f"\nbatch {batch_size}, 3 s clips (ratios against training all 48 layers)")
+        print(f"{'':<40}{'trainable':>14}{'step s':>9}{'ratio':>8}{'peak GiB':>10}{'ratio':>8}")
+        for name, row in summary.items():
+            print(
+                f"{name:<40}{row['trainable']:>14,}{row['step_s']:>9.2f}{row['step_s'] / baseline['step_s']:>8.3f}"
+                f"{row['peak_gib']:>10.2f}{row['peak_gib'] / baseline['peak_gib']:>8.3f}"
+            )
+        stage2 = summary["stage 2: ExHuBERT, originals frozen"]
+        memory_ratio, time_ratio = stage2["peak_gib"] / baseline["peak_gib"], stage2["step_s"] / baseline["step_s"]
+        print(
+            f"stage 2 / all 48: memory {memory_ratio:.3f} ({'meets' if memory_ratio <= 0.70 else 'MISSES'} ≤ 0.70), "
+            f"step time {time_ratio:.3f} ({'meets' if time_ratio <= 0.85 else 'MISSES'} ≤ 0.85)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Fast inference paths: int8 dynamic quantization for CPUs and ONNX export for onnxruntime.
+
+    exhubert export MODEL OUTPUT.onnx [--revision R] [--attention-mask] [--overwrite]
+"""
+
+import copy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ONNX_OPSET = 18
+
+
+def quantize_int8(model: nn.Module, include_head: bool = False) -> nn.Module:
+    """A copy of `model` whose encoder `nn.Linear` layers run as int8 dynamic quantization (weights int8,
+    activations quantized per batch), for CPU inference. The classification head stays in float32 unless
+    `include_head`: it costs nothing to run and its small logit margins are what quantization noise
+    would flip."""
+    from torch.ao.quantization import quantize_dynamic
+
+    quantized = copy.deepcopy(model).eval().to("cpu", torch.float32)
+    _replace_linear_subclasses(quantized)
+    targets = {
+        name
+        for name, module in quantized.named_modules()
+        if isinstance(module, nn.Linear) and (include_head or name.split(".")[0] not in ("projector", "classifier"))
+    }
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*quantize.*deprecated", category=UserWarning)
+        return quantize_dynamic(quantized, targets, dtype=torch.qint8)
+
+
+def _replace_linear_subclasses(model: nn.Module) -> None:
+    # quantize_dynamic swaps modules by exact type, so subclasses such as ExHubertGate would stay float.
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Linear) and type(child) is not nn.Linear:
+                plain = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
+                plain.load_state_dict(child.state_dict())
+                setattr(parent, name, plain)
+
+
+class _LogitsOnly(nn.Module):
+    def __init__(self, model: nn.Module, with_attention_mask: bool):
+        super().__init__()
+        self.model = model
+        self.with_attention_mask = with_attention_mask
+
+    def forward(self, input_values, attention_mask=None):
+        return self.model(input_values, attention_mask=attention_mask if self.with_attention_mask else None).logits
+
+
+def export_onnx(model: nn.Module, path, with_attention_mask: bool = False, overwrite: bool = False) -> Path:
+    """Export an audio classifier to ONNX with dynamic batch and sample axes: inputs `input_values`
+    (float32, batch × samples) and, if `with_attention_mask`, `attention_mask` (int64); output `logits`.
+    Large models are written with external data beside the `.onnx` file."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = _LogitsOnly(copy.deepcopy(model).eval().to("cpu", torch.float32), with_attention_mask)
+    # The minimum length keeps every convolution of the feature encoder at one output frame or more.
+    samples = torch.export.Dim("samples", min=_shortest_input(model.config))
+    batch = torch.export.Dim("batch")
+    example = torch.zeros(2, 16000)
+    inputs, names, dynamic = (example,), ["input_values"], {"input_values": {0: batch, 1: samples}}
+    if with_attention_mask:
+        inputs += (torch.ones(2, 16000, dtype=torch.long),)
+        names.append("attention_mask")
+        dynamic["attention_mask"] = {0: batch, 1: samples}
+    torch.onnx.export(
+        wrapper,
+        inputs,
+        str(path),
+        dynamo=True,
+        opset_version=ONNX_OPSET,
+        input_names=names,
+        output_names=["logits"],
+        dynamic_shapes=dynamic,
+        verbose=False,
+    )
+    return path
+
+
+def _shortest_input(config) -> int:
+    length = 1
+    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
+        length = (length - 1) * stride + kernel
+    return length
+
+
+class OnnxAudioClassifier:
+    """Runs an exported model with onnxruntime; call it like the torch model's logits."""
+
+    def __init__(self, path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [item.name for item in self.session.get_inputs()]
+
+    def __call__(self, input_values, attention_mask=None) -> np.ndarray:
+        feeds = {"input_values": np.asarray(input_values, dtype=np.float32)}
+        if "attention_mask" in self.input_names:
+            if attention_mask is None:
+                attention_mask = np.ones_like(feeds["input_values"], dtype=np.int64)
+            feeds["attention_mask"] = np.asarray(attention_mask, dtype=np.int64)
+        return self.session.run(["logits"], feeds)[0]
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX for onnxruntime",
+        description="Export an audio-classification model folder or Hub id to ONNX (dynamic batch and length).",
+    )
+    parser.add_argument("model", help="model folder or Hub id")
+    parser.add_argument("output", help="the .onnx file to write")
+    parser.add_argument("--revision", help="Hub revision (a branch, tag or full commit hash)")
+    parser.add_argument(
+        "--attention-mask", action="store_true", help="give the ONNX model an attention_mask input too"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from transformers import AutoModelForAudioClassification
+
+    import exhubert_hf  # noqa: F401  (registers the ExHuBERT Auto classes)
+
+    model = AutoModelForAudioClassification.from_pretrained(args.model, revision=args.revision)
+    try:
+        path = export_onnx(model, args.output, with_attention_mask=args.attention_mask, overwrite=args.overwrite)
+    except FileExistsError as error:
+        print(f"error: {error}")
+        return 2
+    print(f"wrote {path}")
+    return 0
