@@ -4,6 +4,7 @@
 """
 
 import copy
+import sys
 import warnings
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def quantize_int8(model: nn.Module, include_head: bool = False) -> nn.Module:
         if isinstance(module, nn.Linear) and (include_head or name.split(".")[0] not in ("projector", "classifier"))
     }
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*quantize.*deprecated", category=UserWarning)
+        # torch.ao's eager dynamic quantization is deprecated in favour of torchao, which is not a dependency
+        warnings.filterwarnings("ignore", message=".*deprecated")
         return quantize_dynamic(quantized, targets, dtype=torch.qint8)
 
 
@@ -134,11 +136,10 @@ def _run_export(args) -> int:
 
     import exhubert_hf  # noqa: F401  (registers the ExHuBERT Auto classes)
 
-    model = AutoModelForAudioClassification.from_pretrained(args.model, revision=args.revision)
-    try:
-        path = export_onnx(model, args.output, with_attention_mask=args.attention_mask, overwrite=args.overwrite)
-    except FileExistsError as error:
-        print(f"error: {error}")
+    if Path(args.output).exists() and not args.overwrite:
+        print(f"exhubert export: error: {args.output} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
+    model = AutoModelForAudioClassification.from_pretrained(args.model, revision=args.revision)
+    path = export_onnx(model, args.output, with_attention_mask=args.attention_mask, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
