@@ -63,7 +63,7 @@ def export_onnx(model: nn.Module, path, with_attention_mask: bool = False, overw
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = _LogitsOnly(copy.deepcopy(model).eval().to("cpu", torch.float32), with_attention_mask)
+    wrapper = _LogitsOnly(copy.deepcopy(model).to("cpu", torch.float32), with_attention_mask).eval()
     # The minimum length keeps every convolution of the feature encoder at one output frame or more.
     samples = torch.export.Dim("samples", min=_shortest_input(model.config))
     batch = torch.export.Dim("batch")
