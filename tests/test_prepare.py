@@ -1,0 +1,364 @@
+"""Preparing real EMO-DB and URDU, splits, bad files, caching and the `exhubert prepare` command."""
+
+import csv
+import json
+import re
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exhubert_hf import cli
+from exhubert_hf.audio import audio_info
+from exhubert_hf.configuration_exhubert import EXHUBERT_LABELS, emotion_class
+from exhubert_hf.prepare import (
+    CorpusSpecError,
+    cache_key,
+    prepare_corpora,
+    prepare_corpus_records,
+)
+from exhubert_hf.schema import SPLITS, prepared_features
+from exhubert_hf.splits import assign_splits, random_split, speaker_split
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EMODB = DATA / "emodb"
+URDU = DATA / "urdu"
+needs_data = pytest.mark.skipif(not (EMODB / "wav").is_dir() or not URDU.is_dir(), reason=f"real corpora not found under {DATA}")
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    """EMO-DB + URDU prepared once from scratch, then loaded again from the cache; both timed."""
+    if not (EMODB / "wav").is_dir() or not URDU.is_dir():
+        pytest.skip(f"real corpora not found under {DATA}")
+    cache = tmp_path_factory.mktemp("prepared-cache")
+    corpora = {"emodb": EMODB, "urdu": URDU}
+    start = time.perf_counter()
+    first = prepare_corpora(corpora, cache_dir=cache, show_progress=False)
+    scratch = time.perf_counter() - start
+    start = time.perf_counter()
+    second = prepare_corpora(corpora, cache_dir=cache, show_progress=False)
+    cached = time.perf_counter() - start
+    print(f"\nprepare EMO-DB + URDU: from scratch {scratch:.1f} s, cached rerun {cached:.2f} s")
+    return {"first": first, "second": second, "scratch": scratch, "cached": cached, "cache": cache, "corpora": corpora}
+
+
+def rows(dataset, corpus):
+    """All rows of one corpus without the audio column, over the three splits, with their split."""
+    out = []
+    for split in SPLITS:
+        part = dataset[split].remove_columns("audio")
+        out += [dict(row, split=split) for row in part if row["corpus"] == corpus]
+    return out
+
+
+@needs_data
+def test_timings_and_cache(prepared):
+    assert prepared["scratch"] < 60, prepared["scratch"]
+    assert prepared["cached"] < 5, prepared["cached"]
+    assert not prepared["first"].from_cache and prepared["second"].from_cache
+    assert prepared["first"].cache_path == prepared["second"].cache_path
+
+
+@needs_data
+def test_dataset_layout(prepared):
+    dataset = prepared["second"].dataset
+    assert list(dataset) == list(SPLITS)
+    for split in SPLITS:
+        assert dataset[split].features == prepared_features()
+        assert len(dataset[split]) > 0
+    assert prepared["first"].skipped == [] and prepared["first"].unlabeled == []
+
+
+@needs_data
+def test_emodb(prepared):
+    emodb = rows(prepared["second"].dataset, "emodb")
+    assert len(emodb) == 535
+    assert len({row["speaker"] for row in emodb}) == 10
+    assert Counter(row["original_label"] for row in emodb) == {
+        "anger": 127, "boredom": 81, "neutral": 79, "happiness": 71, "fear": 69, "sadness": 62, "disgust": 46,
+    }  # fmt: skip
+    assert Counter(row["label"] for row in emodb) == {
+        emotion_class("low", "negative"): 81 + 62 + 46,
+        emotion_class("low", "neutral"): 79,
+        emotion_class("high", "negative"): 127 + 69,
+        emotion_class("high", "positive"): 71,
+    }
+    assert {row["language"] for row in emodb} == {"de"}
+    assert {row["speaker"]: row["gender"] for row in emodb}["03"] == "male"
+    assert {row["speaker"]: row["gender"] for row in emodb}["08"] == "female"
+    assert {row["split_source"] for row in emodb} == {"speaker"}
+    speakers = {split: {row["speaker"] for row in emodb if row["split"] == split} for split in SPLITS}
+    assert all(speakers[split] for split in SPLITS), speakers
+    assert not (speakers["train"] & speakers["validation"] or speakers["train"] & speakers["test"] or speakers["validation"] & speakers["test"])
+    sizes = Counter(row["split"] for row in emodb)
+    print(f"\nEMO-DB split sizes: {dict(sizes)}; speakers: { {s: sorted(v) for s, v in speakers.items()} }")
+    assert sizes["train"] > 0.7 * 535
+
+
+@needs_data
+def test_urdu(prepared):
+    dataset = prepared["second"].dataset
+    urdu = rows(dataset, "urdu")
+    assert len(urdu) == 400
+    assert Counter(row["original_label"] for row in urdu) == {"angry": 100, "happy": 100, "neutral": 100, "sad": 100}
+    speakers = {row["speaker"] for row in urdu}
+    assert all(re.fullmatch(r"S[MF]\d+", s) for s in speakers)
+    # The data's README says 38 speakers; the file names carry 29 distinct speaker ids.
+    assert len(speakers) == 29
+    assert {row["gender"] for row in urdu if row["speaker"].startswith("SF")} == {"female"}
+    split_speakers = {split: {row["speaker"] for row in urdu if row["split"] == split} for split in SPLITS}
+    assert all(split_speakers.values())
+    assert not (split_speakers["train"] & split_speakers["test"] or split_speakers["train"] & split_speakers["validation"])
+    print(f"\nURDU split sizes: {dict(Counter(row['split'] for row in urdu))}")
+    # resampled from 44.1 kHz: 16000 samples per second of the original
+    test = dataset["test"]
+    indices = [i for i, corpus in enumerate(test["corpus"]) if corpus == "urdu"][:5]
+    for row in test.select(indices):
+        info = audio_info(row["path"])
+        assert info.sampling_rate == 44100
+        assert abs(len(row["audio"]) - info.duration * 16000) <= 2
+        assert row["duration"] == pytest.approx(len(row["audio"]) / 16000, abs=1e-4)
+        assert np.isfinite(row["audio"]).all()
+
+
+@needs_data
+def test_split_assignment_is_recorded(prepared):
+    result = prepared["second"]
+    assignment = result.split_assignment
+    assert len(assignment) == 935
+    for split in SPLITS:
+        assert all(assignment[path] == split for path in result.dataset[split]["path"])
+    info = json.loads((result.cache_path / "prepare_info.json").read_text())
+    assert info["seed"] == 0 and info["corpora"]["emodb"]["splits"]["train"]["clips"] == len(
+        [p for p, s in assignment.items() if s == "train" and "/emodb/" in p]
+    )
+    summary = result.summary()
+    assert "emodb" in summary and "urdu" in summary and "total" in summary and "935" in summary
+
+
+@needs_data
+def test_records_without_decoding_match_the_dataset(prepared):
+    plan = prepare_corpus_records(prepared["corpora"], seed=0)
+    assert {r.path: r.split for r in plan.records} == prepared["second"].split_assignment
+    other = prepare_corpus_records(prepared["corpora"], seed=1)
+    assert {r.path: r.split for r in other.records} != prepared["second"].split_assignment
+    assert cache_key(plan, 0) != cache_key(other, 1)
+
+
+# --- splits ------------------------------------------------------------------------------------------
+def test_speaker_split_small_and_deterministic():
+    counts = {f"s{i:02d}": 50 + i for i in range(10)}
+    first = speaker_split(counts, seed=3, corpus="x")
+    assert first == speaker_split(counts, seed=3, corpus="x")
+    assert Counter(first.values()) == {"train": 8, "validation": 1, "test": 1}
+    with pytest.raises(ValueError):
+        speaker_split({"a": 3, "b": 4})
+    three = speaker_split({"a": 1, "b": 1, "c": 100}, seed=0)
+    assert set(three.values()) == {"train", "validation", "test"}
+
+
+def test_speaker_split_many_speakers_is_about_80_10_10():
+    rng = np.random.default_rng(0)
+    counts = {f"s{i}": int(n) for i, n in enumerate(rng.integers(20, 80, size=60))}
+    assignment = speaker_split(counts, seed=0)
+    total = sum(counts.values())
+    shares = {split: sum(n for s, n in counts.items() if assignment[s] == split) / total for split in SPLITS}
+    assert shares["validation"] == pytest.approx(0.1, abs=0.03) and shares["test"] == pytest.approx(0.1, abs=0.03)
+
+
+def test_assign_splits_sources():
+    assert assign_splits(["a", "b"], ["train", "test"]) == [("train", "corpus"), ("test", "corpus")]
+    by_speaker = assign_splits(["a", "a", "b", "c", "d"], [None] * 5, seed=0)
+    assert {source for _, source in by_speaker} == {"speaker"}
+    assert by_speaker[0] == by_speaker[1]
+    randomly = assign_splits([""] * 100, [None] * 100, seed=0)
+    assert {source for _, source in randomly} == {"random"}
+    assert Counter(split for split, _ in randomly) == {"train": 80, "validation": 10, "test": 10}
+    assert randomly == assign_splits([""] * 100, [None] * 100, seed=0) != assign_splits([""] * 100, [None] * 100, seed=1)
+    assert {source for _, source in assign_splits(["a", "b"] * 5, [None] * 10)} == {"random"}  # too few speakers
+    assert Counter(random_split(3)) == {"train": 1, "validation": 1, "test": 1}
+
+
+# --- bad files, cache safety, CLI --------------------------------------------------------------------
+@pytest.fixture
+def broken_emodb(tmp_path):
+    """An EMO-DB-named folder with real clips of 4 speakers COPIED into tmp_path, plus three bad files."""
+    if not (EMODB / "wav").is_dir():
+        pytest.skip("EMO-DB not found")
+    root = tmp_path / "emodb"
+    (root / "wav").mkdir(parents=True)
+    good = []
+    for speaker in ("03", "08", "09", "10"):
+        for source in sorted((EMODB / "wav").glob(f"{speaker}a0*.wav"))[:3]:
+            shutil.copy(source, root / "wav" / source.name)
+            good.append(str((root / "wav" / source.name).resolve()))
+    empty = root / "wav" / "11a01Wz.wav"
+    empty.write_bytes(b"")
+    truncated = root / "wav" / "12a01Wz.wav"
+    truncated.write_bytes((EMODB / "wav" / "03a01Fa.wav").read_bytes()[:30])
+    text = root / "wav" / "13a01Wz.wav"
+    text.write_text("this is not audio\n" * 20)
+    bad = {str(p.resolve()): p.name for p in (empty, truncated, text)}
+    return root, good, bad
+
+
+def test_bad_files_are_skipped_and_reported(broken_emodb, tmp_path):
+    root, good, bad = broken_emodb
+    result = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
+    reasons = dict(result.skipped)
+    assert set(reasons) == set(bad)
+    assert "empty" in reasons[next(p for p, n in bad.items() if n == "11a01Wz.wav")]
+    assert all(reason for reason in reasons.values())
+    kept = [p for split in SPLITS for p in result.dataset[split]["path"]]
+    assert sorted(kept) == sorted(good)
+    assert result.info["corpora"]["emodb"]["skipped"] == 3
+    info = json.loads((result.cache_path / "prepare_info.json").read_text())
+    assert {path for path, _ in info["skipped"]} == set(bad)
+    again = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
+    assert again.from_cache and dict(again.skipped) == reasons
+
+
+def test_changed_files_invalidate_the_cache(broken_emodb, tmp_path):
+    root, good, _ = broken_emodb
+    first = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
+    Path(good[0]).unlink()
+    second = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
+    assert not second.from_cache and second.cache_path != first.cache_path
+    assert sum(len(second.dataset[s]) for s in SPLITS) == len(good) - 1
+
+
+def test_interrupted_cache_write_is_not_picked_up(broken_emodb, tmp_path, monkeypatch):
+    root, good, _ = broken_emodb
+    cache = tmp_path / "cache"
+    import exhubert_hf.prepare as prepare_module
+
+    real_read_audio = prepare_module.read_audio
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_read_audio(*args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "read_audio", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_corpora({"emodb": root}, cache_dir=cache, show_progress=False)
+    monkeypatch.setattr(prepare_module, "read_audio", real_read_audio)
+    assert [p.name for p in cache.iterdir()] == []  # nothing left behind, nothing complete
+
+    key = cache_key(prepare_corpus_records({"emodb": root}), 0)
+    (cache / f".tmp-{key}-999999999-deadbeef" / "dataset").mkdir(parents=True)  # a killed process's leftovers
+    (cache / key / "dataset").mkdir(parents=True)  # a half-written entry (cannot happen by rename, but still)
+    result = prepare_corpora({"emodb": root}, cache_dir=cache, show_progress=False)
+    assert not result.from_cache and result.cache_path == cache / key
+    assert sum(len(result.dataset[s]) for s in SPLITS) == len(good)
+    assert sorted(p.name for p in cache.iterdir()) == [key]
+    assert prepare_corpora({"emodb": root}, cache_dir=cache, show_progress=False).from_cache
+
+
+def test_unknown_corpus_and_missing_root(tmp_path):
+    with pytest.raises(CorpusSpecError, match="unknown corpus"):
+        prepare_corpus_records({"emodbx": tmp_path})
+    with pytest.raises(CorpusSpecError, match="not an existing folder"):
+        prepare_corpus_records({"emodb": tmp_path / "missing"})
+    with pytest.raises(CorpusSpecError, match="manifest"):
+        prepare_corpus_records({"manifest:x": tmp_path / "missing.csv"})
+
+
+def run_cli(monkeypatch, *argv):
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ("prepare",))
+    return cli.main(["prepare", *map(str, argv)])
+
+
+def test_cli_exit_codes(broken_emodb, tmp_path, monkeypatch, capsys):
+    root, good, bad = broken_emodb
+    cache = tmp_path / "cache"
+    output = tmp_path / "out"
+    assert run_cli(monkeypatch, f"emodb={root}", "--cache-dir", cache, "--output", output, "--no-progress") == 1
+    printed = capsys.readouterr().out
+    for path in bad:
+        assert path in printed
+    assert "emodb" in printed and "total" in printed
+    from datasets import load_from_disk
+
+    written = load_from_disk(str(output))
+    assert sum(len(written[s]) for s in SPLITS) == len(good)
+    assert (output / "splits.csv").is_file() and (output / "prepare_info.json").is_file()
+    with open(output / "splits.csv", newline="") as handle:
+        assert {row["label"] for row in csv.DictReader(handle)} <= set(EXHUBERT_LABELS)
+
+    # an existing --output is never replaced without --overwrite
+    assert run_cli(monkeypatch, f"emodb={root}", "--cache-dir", cache, "--output", output, "--no-progress") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert run_cli(monkeypatch, f"emodb={root}", "--cache-dir", cache, "--output", output, "--overwrite", "--no-progress") == 1
+
+    assert run_cli(monkeypatch, f"nosuchcorpus={root}", "--cache-dir", cache) == 2
+    assert "unknown corpus" in capsys.readouterr().err
+    assert run_cli(monkeypatch, f"emodb={tmp_path / 'missing'}", "--cache-dir", cache) == 2
+    assert run_cli(monkeypatch, "emodb", "--cache-dir", cache) == 2
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nx.wav,grumpy\n")
+    assert run_cli(monkeypatch, f"manifest:mine={manifest}", "--cache-dir", cache) == 2
+    assert "grumpy" in capsys.readouterr().err
+
+
+@needs_data
+def test_cli_all_files_used_exits_0(prepared, monkeypatch, capsys):
+    argv = [f"{name}={root}" for name, root in prepared["corpora"].items()]
+    assert run_cli(monkeypatch, *argv, "--cache-dir", prepared["cache"], "--no-progress") == 0
+    out = capsys.readouterr().out
+    assert "loaded from cache" in out and "935" in out
+
+
+def test_manifest_corpus_prepares(tmp_path):
+    if not (EMODB / "wav").is_dir():
+        pytest.skip("EMO-DB not found")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    lines = ["path,label,speaker,split"]
+    for i, source in enumerate(sorted((EMODB / "wav").glob("03a0*.wav"))[:4]):
+        shutil.copy(source, clips / source.name)
+        label = ["angry", "neutral", "happy", '"low arousal, negative valence"'][i]
+        lines.append(f"clips/{source.name},{label},x,{SPLITS[i % 3]}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    result = prepare_corpora({"manifest:mine": tmp_path / "m.csv"}, cache_dir=tmp_path / "cache", show_progress=False)
+    assert [len(result.dataset[s]) for s in SPLITS] == [2, 1, 1]
+    train = result.dataset["train"]
+    assert set(train["corpus"]) == {"mine"} and set(train["split_source"]) == {"corpus"}
+    assert sorted(train["label"]) == sorted([emotion_class("high", "negative"), emotion_class("low", "negative")])
+
+
+def test_empty_split_and_unlabeled_clips(tmp_path, monkeypatch, capsys):
+    """A corpus whose own split leaves validation/test empty still loads; IEMOCAP xxx/oth clips are listed as unlabeled."""
+    import soundfile
+
+    def wav(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(path), np.full(800, 0.1, dtype=np.float32), 16000)
+
+    wav(tmp_path / "m" / "a.wav")
+    (tmp_path / "m" / "m.jsonl").write_text('{"path": "a.wav", "label": "calm", "split": "train"}\n')
+    session = tmp_path / "iemocap" / "Session1"
+    turns = {"Ses01F_impro01_F000": "neu", "Ses01F_impro01_M001": "xxx", "Ses01F_impro01_F002": "oth", "Ses01F_impro01_M003": "ang"}
+    lines = [f"[1.0 - 2.0]\t{turn}\t{label}\t[2.5, 2.5, 2.5]" for turn, label in turns.items()]
+    (session / "dialog" / "EmoEvaluation").mkdir(parents=True)
+    (session / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt").write_text("\n".join(lines) + "\n")
+    for turn in turns:
+        wav(session / "sentences" / "wav" / "Ses01F_impro01" / f"{turn}.wav")
+    corpora = {"manifest:mine": tmp_path / "m" / "m.jsonl", "iemocap": tmp_path / "iemocap"}
+    result = prepare_corpora(corpora, cache_dir=tmp_path / "cache", show_progress=False)
+    # two IEMOCAP speakers are too few for a speaker split, and two clips too few for a random 10/10 split
+    assert [len(result.dataset[s]) for s in SPLITS] == [3, 0, 0]
+    assert set(result.dataset["validation"].features) == set(prepared_features())
+    assert sorted((u.corpus, u.original_label) for u in result.unlabeled) == [("iemocap", "oth"), ("iemocap", "xxx")]
+    assert result.info["corpora"]["iemocap"]["unlabeled"] == 2
+    assert set(result.dataset["train"].filter(lambda r: r["corpus"] == "mine")["label"]) == {emotion_class("low", "positive")}
+    assert prepare_corpora(corpora, cache_dir=tmp_path / "cache", show_progress=False).from_cache
+    argv = [f"{name}={root}" for name, root in corpora.items()]
+    assert run_cli(monkeypatch, *argv, "--cache-dir", tmp_path / "cache", "--no-progress") == 0
+    assert "unlabeled" in capsys.readouterr().out
