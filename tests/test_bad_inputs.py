@@ -1,0 +1,216 @@
+"""`predict` on a folder of broken and unusual files: the broken ones are reported by path and reason,
+the others predicted, exit status 1; nothing to do gives exit status 2; a one-hour file is processed in
+bounded memory."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+import torch
+from transformers import HubertForSequenceClassification
+
+from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification, cli
+from exhubert_hf.inference import EmotionPredictor
+from exhubert_hf.testing import tiny_hubert_config
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EMODB = DATA / "emodb" / "wav"
+GOOD_EMODB = ["03a01Fa.wav", "03a01Nc.wav", "08b02Wa.wav"]
+
+
+def save_tiny_model(folder, seed=0):
+    """A tiny random ExHuBERT with HuBERT's 320-sample frame step."""
+    torch.manual_seed(seed)
+    config = tiny_hubert_config(conv_stride=(8, 8, 5), conv_kernel=(10, 8, 5))
+    ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(config)).save_pretrained(folder)
+    return Path(folder)
+
+
+def tone(samples, sampling_rate=16000):
+    return (0.3 * np.sin(np.arange(samples) * 2 * np.pi * 220 / sampling_rate)).astype(np.float32)
+
+
+def run_cli(monkeypatch, *argv) -> int:
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "inference"))))
+    return cli.main([str(arg) for arg in argv])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def build_mixed_folder(folder: Path) -> tuple[dict, list]:
+    """Bad files (name -> expected words in the reason) and good files (names, relative to `folder`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "empty.wav").write_bytes(b"")
+    header = io.BytesIO()
+    soundfile.write(header, tone(16000), 16000, format="WAV", subtype="PCM_16")
+    (folder / "truncated header.wav").write_bytes(header.getvalue()[:30])
+    (folder / "random bytes.wav").write_bytes(np.random.default_rng(0).bytes(5000))
+    with_nan = tone(16000)
+    with_nan[100] = np.nan
+    soundfile.write(folder / "nan.wav", with_nan, 16000, subtype="FLOAT")
+    bad = {
+        "empty.wav": "empty file",
+        "truncated header.wav": "not a readable audio file",
+        "random bytes.wav": "not a readable audio file",
+        "nan.wav": "NaN",
+    }
+    soundfile.write(folder / "one sample.wav", tone(1), 16000)
+    soundfile.write(folder / "ten ms.wav", tone(160), 16000)
+    soundfile.write(folder / "rate 8k.wav", tone(8000, 8000), 8000)
+    soundfile.write(folder / "stereo 48k.wav", np.stack([tone(48000, 48000), -tone(48000, 48000)], axis=1) * 0.5, 48000)
+    soundfile.write(folder / "pcm24.wav", tone(16000), 16000, subtype="PCM_24")
+    soundfile.write(folder / "float.wav", tone(16000), 16000, subtype="FLOAT")
+    soundfile.write(folder / "clip.flac", tone(16000), 16000)
+    soundfile.write(folder / "clip.ogg", tone(16000), 16000, format="OGG", subtype="VORBIS")
+    (folder / "späces ünd ñames").mkdir()
+    soundfile.write(folder / "späces ünd ñames" / "äudio 声.wav", tone(20000), 16000)
+    good = [
+        "one sample.wav", "ten ms.wav", "rate 8k.wav", "stereo 48k.wav", "pcm24.wav", "float.wav", "clip.flac",
+        "clip.ogg", "späces ünd ñames/äudio 声.wav",
+    ]
+    for name in GOOD_EMODB:
+        if (EMODB / name).is_file():
+            (folder / name).write_bytes((EMODB / name).read_bytes())
+            good.append(name)
+    return bad, good
+
+
+def test_bad_files_are_reported_and_the_others_predicted(model_folder, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "mixed"
+    bad, good = build_mixed_folder(folder)
+    output = tmp_path / "predictions.csv"
+    status = run_cli(monkeypatch, "predict", folder, "--model", model_folder, "--output", output, "--no-progress")
+    assert status == 1
+    stderr = capsys.readouterr().err
+    assert f"{len(bad)} of {len(bad) + len(good)} files failed" in stderr
+    for name, reason in bad.items():
+        line = next(line for line in stderr.splitlines() if line.strip().startswith(str(folder / name)))
+        assert reason in line
+    frame = pd.read_csv(output)
+    frame[["error", "top_class"]] = frame[["error", "top_class"]].fillna("")
+    files = frame[frame.level == "file"].set_index("file")
+    assert set(files.index) == {str(folder / name) for name in [*bad, *good]}
+    for name, reason in bad.items():
+        row = files.loc[str(folder / name)]
+        assert reason in row.error and row[list(EXHUBERT_LABELS)].isna().all() and row.top_class == ""
+        assert not (frame[frame.file == str(folder / name)].level == "window").any()
+    predicted = files.loc[[str(folder / name) for name in good]]
+    assert (predicted.error == "").all()
+    probabilities = predicted[list(EXHUBERT_LABELS)].to_numpy(float)
+    assert np.isfinite(probabilities).all() and np.abs(probabilities.sum(axis=1) - 1).max() <= 1e-5
+    durations = predicted.end.to_dict()
+    assert durations[str(folder / "one sample.wav")] == pytest.approx(1 / 16000)
+    assert durations[str(folder / "ten ms.wav")] == pytest.approx(0.01)
+    assert durations[str(folder / "stereo 48k.wav")] == pytest.approx(1.0, abs=1e-3)
+    assert durations[str(folder / "rate 8k.wav")] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_api_never_raises_for_bad_files(model_folder, tmp_path):
+    bad, good = build_mixed_folder(tmp_path / "mixed")
+    paths = [tmp_path / "mixed" / name for name in [*bad, *good]] + [tmp_path / "does not exist.wav", tmp_path]
+    frame = EmotionPredictor(model_folder, show_progress=False).predict_files(paths)
+    errors = frame[frame.level == "file"].set_index("file").error
+    assert errors[str(tmp_path / "does not exist.wav")] == "no such file"
+    assert errors[str(tmp_path)] == "not a file"
+    assert (errors != "").sum() == len(bad) + 2
+    embeddings = EmotionPredictor(model_folder, show_progress=False).embed_files(paths)
+    assert len(embeddings.files) == len(good) and set(embeddings.failed) == set(errors[errors != ""].index)
+    assert np.isfinite(embeddings.vectors).all()
+
+
+def test_nothing_to_do_is_exit_status_2(model_folder, tmp_path, monkeypatch, capsys):
+    (tmp_path / "empty folder").mkdir()
+    (tmp_path / "empty folder" / "notes.txt").write_text("not audio")
+    assert run_cli(monkeypatch, "predict", tmp_path / "empty folder", "--model", model_folder, "--no-progress") == 2
+    err = capsys.readouterr().err
+    assert "no audio files" in err and str(tmp_path / "empty folder") in err
+    assert run_cli(monkeypatch, "predict", tmp_path / "*.wav", "--model", model_folder, "--no-progress") == 2
+    assert "no files match" in capsys.readouterr().err
+    empty_manifest = tmp_path / "manifest.txt"
+    empty_manifest.write_text("# nothing\n")
+    assert run_cli(monkeypatch, "embed", empty_manifest, "--model", model_folder, "-o", tmp_path / "e.npy", "--no-progress") == 2
+    assert "lists no files" in capsys.readouterr().err
+
+
+def test_a_missing_model_is_exit_status_2(tmp_path, monkeypatch, capsys):
+    soundfile.write(tmp_path / "a.wav", tone(16000), 16000)
+    status = run_cli(monkeypatch, "predict", tmp_path / "a.wav", "--model", tmp_path / "no-model-here", "--no-progress")
+    assert status == 2
+    assert "cannot load the model" in capsys.readouterr().err
+    (tmp_path / "not-a-model").mkdir()
+    assert run_cli(monkeypatch, "predict", tmp_path / "a.wav", "--model", tmp_path / "not-a-model", "--no-progress") == 2
+
+
+def test_usage_errors_are_exit_status_2(model_folder, tmp_path, monkeypatch, capsys):
+    soundfile.write(tmp_path / "a.wav", tone(16000), 16000)
+    assert run_cli(monkeypatch, "predict", tmp_path / "a.wav", "--model", model_folder, "--window", "0") == 2
+    assert run_cli(monkeypatch, "embed", tmp_path / "a.wav", "--model", model_folder, "-o", tmp_path / "e.csv") == 2
+    assert ".npy or .parquet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(monkeypatch, "predict", "--model", model_folder)  # no PATH
+    assert exit_info.value.code == 2
+
+
+HOUR_CHECK = textwrap.dedent(
+    """
+    import json, resource, sys
+    import numpy as np, torch
+    torch.set_num_threads(1)
+    from exhubert_hf.inference import EmotionPredictor
+    folder, path = sys.argv[1], sys.argv[2]
+    predictor = EmotionPredictor(folder, window=3.0, batch_size=8, show_progress=False)
+    # warm-up: a minute of audio in memory (full batches, the allocator's pools filled)
+    predictor.predict_signal(np.random.default_rng(0).standard_normal(16000 * 60).astype(np.float32), 16000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    frame = predictor.predict_file(path)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    windows = frame[frame.level == "window"]
+    print(json.dumps({
+        "increase_bytes": (after - before) * 1024, "windows": len(windows), "end": float(frame.end.iloc[0]),
+        "errors": int((frame.error != "").sum()), "last_start": float(windows.start.iloc[-1]),
+    }))
+    """
+)
+
+
+def test_a_one_hour_file_is_predicted_in_bounded_memory(model_folder, tmp_path):
+    """One hour of 16 kHz int16 (115 MB on disk, 230 MB decoded as float32), 3 s windows: the peak RSS of
+    the predicting process grows by less than a quarter of the decoded size (about 30 MB in practice:
+    60 s blocks and at most ~262 s of windows waiting for the model)."""
+    path = tmp_path / "one hour.wav"
+    generator = np.random.default_rng(0)
+    with soundfile.SoundFile(path, "w", 16000, 1, subtype="PCM_16") as audio:
+        for _ in range(60):
+            minute = 0.3 * np.sin(np.arange(16000 * 60) * 0.08) + 0.05 * generator.standard_normal(16000 * 60)
+            audio.write(minute.astype(np.float32))
+    assert path.stat().st_size > 115_000_000
+    result = subprocess.run(
+        [sys.executable, "-c", HOUR_CHECK, str(model_folder), str(path)],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["errors"] == 0
+    assert measured["windows"] == 1200 and measured["end"] == pytest.approx(3600.0)
+    assert measured["last_start"] == pytest.approx(3597.0)
+    decoded_bytes = 3600 * 16000 * 4
+    assert measured["increase_bytes"] < decoded_bytes / 4, measured

@@ -1,0 +1,315 @@
+"""`push` and `pull` without a network: the dry-run file list, refusals (pickle files, secrets, incomplete
+or unloadable folders), the upload calls with HfApi recorded, and `pull` offline from a Hub-style cache."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import HfApi
+from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
+from huggingface_hub.utils import filter_repo_objects
+from transformers import AutoModelForAudioClassification, HubertForSequenceClassification
+
+from exhubert_hf import ExHubertForSequenceClassification, cli
+from exhubert_hf.hub import FolderRefused, check_folder, pull_from_hub, push_to_hub
+from exhubert_hf.model_card import write_model_card
+from exhubert_hf.testing import tiny_hubert_config
+
+MODEL_FILES = ["README.md", "config.json", "configuration_exhubert.py", "model.safetensors", "modeling_exhubert.py", "preprocessor_config.json"]
+RESULTS = {"split": "test", "per_corpus": {"emodb": {"uar": 0.61, "wa": 0.64, "num_clips": 107}}, "mean": {"uar": 0.61, "wa": 0.64}}
+
+
+def fake_token() -> str:
+    # Assembled at run time so that no token-shaped string sits in the repository.
+    return "hf" + "_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+
+
+def run_cli(monkeypatch, *argv) -> int:
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "hub"))))
+    return cli.main([str(arg) for arg in argv])
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("saved") / "model"
+    torch.manual_seed(0)
+    model = ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(tiny_hubert_config()))
+    model.save_pretrained(folder)
+    write_model_card(folder, results=RESULTS, repo_id="org/tiny")
+    return folder
+
+
+@pytest.fixture
+def model_folder(saved_model, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(saved_model, folder)
+    return folder
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was used")
+
+    for name in ("create_repo", "create_branch", "upload_folder", "repo_info", "create_commit", "preupload_lfs_files"):
+        monkeypatch.setattr(HfApi, name, refuse)
+
+
+def listed_files(stdout: str) -> dict[str, int]:
+    lines = [line.split(None, 1) for line in stdout.splitlines()[1:] if line.strip() and not line.startswith("commit")]
+    return {path: int(size) for size, path in lines}
+
+
+def test_dry_run_lists_exactly_the_files_to_upload(model_folder, monkeypatch, capsys, no_network):
+    (model_folder / ".git").mkdir()
+    (model_folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (model_folder / "__pycache__").mkdir()
+    (model_folder / "__pycache__" / "modeling_exhubert.cpython-311.pyc").write_bytes(b"\0pyc")
+    (model_folder / ".cache" / "huggingface").mkdir(parents=True)
+    (model_folder / ".cache" / "huggingface" / ".gitignore").write_text("*\n")
+    (model_folder / "results.json").write_text(json.dumps(RESULTS))
+    (model_folder / "training" / "curves").mkdir(parents=True)
+    (model_folder / "training" / "curves" / "loss [1].png").write_bytes(b"\x89PNG\0")
+    status = run_cli(monkeypatch, "push", model_folder, "org/tiny", "--dry-run")
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith("dry run: would upload 8 files")
+    expected = sorted([*MODEL_FILES, "results.json", "training/curves/loss [1].png"])
+    files = listed_files(out)
+    assert sorted(files) == expected
+    assert files == {name: (model_folder / name).stat().st_size for name in expected}
+
+
+def test_dry_run_with_write_card_lists_the_card_without_writing_it(saved_model, tmp_path, no_network):
+    folder = tmp_path / "model"
+    shutil.copytree(saved_model, folder, ignore=shutil.ignore_patterns("README.md"))
+    with pytest.raises(FolderRefused, match="missing README.md"):
+        push_to_hub(folder, "org/tiny", dry_run=True)
+    result = push_to_hub(folder, "org/tiny", dry_run=True, write_card=True, results=RESULTS)
+    assert [path for path, _ in result.files] == MODEL_FILES
+    assert not (folder / "README.md").exists()
+
+
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "training_args.bin", "checkpoint-10/optimizer.pt", "weights.ckpt", "extra.pkl"])
+def test_pickle_files_are_refused(model_folder, monkeypatch, capsys, no_network, name):
+    (model_folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (model_folder / name).write_bytes(b"\x80\x04pickle")
+    assert run_cli(monkeypatch, "push", model_folder, "org/tiny", "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert "pickle files" in err and name in err
+
+
+@pytest.mark.parametrize("name", ["token", ".env", ".env.local", "hf_token.txt", ".huggingface/token", "id_rsa", "server.pem", "credentials.json", ".netrc"])
+def test_secret_files_are_refused(model_folder, no_network, name):
+    (model_folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (model_folder / name).write_text("secret\n")
+    with pytest.raises(FolderRefused, match="look like secrets") as refused:
+        push_to_hub(model_folder, "org/tiny", dry_run=True)
+    assert name in str(refused.value)
+
+
+def test_a_token_inside_a_text_file_is_refused_without_being_printed(model_folder, monkeypatch, capsys, no_network):
+    (model_folder / "notes.md").write_text(f"remember to export HF_TOKEN={fake_token()}\n")
+    assert run_cli(monkeypatch, "push", model_folder, "org/tiny", "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert "access token" in err and "notes.md" in err and fake_token() not in err
+
+
+def test_tokenizer_files_are_not_mistaken_for_secrets(model_folder, no_network):
+    (model_folder / "special_tokens_map.json").write_text("{}")
+    (model_folder / "tokenizer_config.json").write_text("{}")
+    assert "special_tokens_map.json" in [path for path, _ in check_folder(model_folder, load=False)]
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("preprocessor_config.json", "missing preprocessor_config.json"),
+        ("modeling_exhubert.py", "missing modeling_exhubert.py"),
+        ("model.safetensors", "missing model.safetensors"),
+        ("README.md", "missing README.md (write one with --write-card"),
+        ("auto_map", "auto_map has no AutoModelForAudioClassification entry"),
+        ("weights", "does not load"),
+        ("index", "shards listed in model.safetensors.index.json are missing: model-00002-of-00002.safetensors"),
+    ],
+)
+def test_incomplete_or_broken_folders_are_refused(model_folder, monkeypatch, capsys, no_network, damage, message):
+    if damage == "auto_map":
+        config = json.loads((model_folder / "config.json").read_text())
+        del config["auto_map"]["AutoModelForAudioClassification"]
+        (model_folder / "config.json").write_text(json.dumps(config))
+    elif damage == "weights":
+        (model_folder / "model.safetensors").write_bytes(b"not safetensors at all")
+    elif damage == "index":
+        (model_folder / "model.safetensors").rename(model_folder / "model-00001-of-00002.safetensors")
+        index = {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+        (model_folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    else:
+        (model_folder / damage).unlink()
+    assert run_cli(monkeypatch, "push", model_folder, "org/tiny", "--dry-run") == 2
+    assert message in capsys.readouterr().err
+
+
+def test_remote_code_that_does_not_match_the_weights_is_refused(model_folder, no_network):
+    modeling = model_folder / "modeling_exhubert.py"
+    modeling.write_text(modeling.read_text().replace("self.projector = nn.Linear", "self.extra = nn.Linear(1, 1)\n        self.projector = nn.Linear"))
+    with pytest.raises(FolderRefused, match="remote code builds other parameters"):
+        check_folder(model_folder)
+
+
+def test_upload_calls_create_repo_branch_and_upload_folder(model_folder, monkeypatch, capsys):
+    calls = []
+
+    class Info:
+        commit_url = "https://huggingface.co/org/tiny/commit/" + "c" * 40
+        oid = "c" * 40
+
+    def recorder(name, result=None):
+        def record(self, *args, **kwargs):
+            calls.append((name, args, kwargs))
+            return result
+
+        return record
+
+    monkeypatch.setattr(HfApi, "create_repo", recorder("create_repo"))
+    monkeypatch.setattr(HfApi, "create_branch", recorder("create_branch"))
+    monkeypatch.setattr(HfApi, "upload_folder", recorder("upload_folder", Info()))
+    (model_folder / "training [x].log").write_text("loss 0.1\n")
+    (model_folder / "README.md").unlink()
+    status = run_cli(monkeypatch, "push", model_folder, "org/tiny", "--private", "--branch", "dev", "--write-card", "--commit-message", "v1")
+    assert status == 0, capsys.readouterr().err
+    assert [name for name, _, _ in calls] == ["create_repo", "create_branch", "upload_folder"]
+    assert calls[0][1] == ("org/tiny",) and calls[0][2] == {"private": True, "exist_ok": True, "repo_type": "model"}
+    assert calls[1][1] == ("org/tiny",) and calls[1][2] == {"branch": "dev", "exist_ok": True, "repo_type": "model"}
+    upload = calls[2][2]
+    assert upload["repo_id"] == "org/tiny" and Path(upload["folder_path"]) == model_folder
+    assert upload["revision"] == "dev" and upload["commit_message"] == "v1" and upload["repo_type"] == "model"
+    assert upload["allow_patterns"] == sorted([*MODEL_FILES, "training [[]x].log"])
+    # The patterns select exactly the listed files from everything in the folder, as upload_folder filters.
+    (model_folder / "training xx.log").write_text("not listed\n")
+    everything = sorted(path.name for path in model_folder.iterdir())
+    selected = filter_repo_objects(everything, allow_patterns=upload["allow_patterns"], ignore_patterns=DEFAULT_IGNORE_PATTERNS)
+    assert list(selected) == sorted([*MODEL_FILES, "training [x].log"])
+    assert (model_folder / "README.md").read_text().startswith("---\n")  # --write-card wrote the card
+    out = capsys.readouterr().out
+    assert "uploaded 7 files" in out and Info.commit_url in out
+
+
+def test_upload_without_branch_uploads_to_main(model_folder, monkeypatch):
+    calls = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, *a, **k: calls.append(("create_repo", k)))
+    monkeypatch.setattr(HfApi, "create_branch", lambda self, *a, **k: calls.append(("create_branch", k)))
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **k: calls.append(("upload_folder", k)))
+    result = push_to_hub(model_folder, "org/tiny")
+    assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
+    assert calls[0][1]["private"] is False and calls[1][1]["revision"] is None
+    assert [path for path, _ in result.files] == MODEL_FILES and not result.dry_run
+
+
+def build_hub_cache(cache: Path, repo_id: str, folder: Path, commit: str, branch="main") -> Path:
+    """The layout huggingface_hub downloads into: blobs named by content hash, snapshot files linking to
+    them, and refs/<branch> holding the commit."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    for source in sorted(path for path in folder.rglob("*") if path.is_file()):
+        data = source.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        target = snapshot / source.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(os.path.relpath(blob, target.parent))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / branch).write_text(commit)
+    return snapshot
+
+
+PULL_CLI = textwrap.dedent(
+    """
+    import sys
+    from exhubert_hf import cli
+    if "hub" not in cli.SUBCOMMAND_MODULES:  # until the lead wires the module in
+        cli.SUBCOMMAND_MODULES = (*cli.SUBCOMMAND_MODULES, "hub")
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+)
+
+
+def pull_offline(cache: Path, *arguments) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "exhubert_hf.cli"] if "hub" in cli.SUBCOMMAND_MODULES else [sys.executable, "-c", PULL_CLI]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    return subprocess.run([*command, "pull", *arguments], capture_output=True, text=True, env=environment)
+
+
+def parse_pull(stdout: str) -> dict:
+    return dict(line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
+
+
+def test_pull_works_offline_from_the_hub_cache(saved_model, tmp_path):
+    commit = hashlib.sha1(b"tiny exhubert").hexdigest()
+    snapshot = build_hub_cache(tmp_path / "hub", "org/tiny", saved_model, commit)
+
+    result = pull_offline(tmp_path / "hub", "org/tiny")
+    assert result.returncode == 0, result.stderr
+    printed = parse_pull(result.stdout)
+    assert printed["commit"] == commit and Path(printed["path"]) == snapshot
+    assert "'main' is a branch or tag and can move" in result.stderr
+
+    local_dir = tmp_path / "local copy"
+    result = pull_offline(tmp_path / "hub", "org/tiny", "--revision", commit, "--local-dir", str(local_dir))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr  # a pinned commit
+    assert parse_pull(result.stdout)["commit"] == commit
+    assert sorted(path.name for path in local_dir.iterdir()) == MODEL_FILES
+    assert not any(path.is_symlink() for path in local_dir.iterdir())
+
+    expected = ExHubertForSequenceClassification.from_pretrained(saved_model).state_dict()
+    for folder in (snapshot, local_dir):
+        loaded = AutoModelForAudioClassification.from_pretrained(folder)
+        assert type(loaded) is ExHubertForSequenceClassification
+        assert all(torch.equal(tensor, expected[key]) for key, tensor in loaded.state_dict().items())
+
+
+def test_pull_of_something_not_cached_fails_offline_with_exit_status_1(tmp_path):
+    result = pull_offline(tmp_path / "empty-cache", "org/missing")
+    assert result.returncode == 1
+    assert "org/missing is not available (HF_HUB_OFFLINE is set" in result.stderr
+
+
+def test_pull_in_process_with_offline_constants(saved_model, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    commit = "d" * 40
+    build_hub_cache(tmp_path / "hub", "org/tiny", saved_model, commit, branch="v1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    result = pull_from_hub("org/tiny", revision="v1", cache_dir=tmp_path / "hub")
+    assert result.commit == commit and (result.path / "config.json").is_file()
+    assert result.warnings and "'v1' is a branch or tag" in result.warnings[0]
+    pinned = pull_from_hub("org/tiny", revision=commit, cache_dir=tmp_path / "hub")
+    assert pinned.path == result.path and pinned.warnings == []
+
+
+def test_pull_online_resolves_the_revision_before_downloading_into_a_local_dir(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from exhubert_hf import hub
+
+    calls = []
+
+    class RepoInfo:
+        sha = "e" * 40
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(HfApi, "repo_info", lambda self, repo_id, revision=None: calls.append(("repo_info", repo_id, revision)) or RepoInfo())
+    monkeypatch.setattr(hub, "snapshot_download", lambda repo_id, **kwargs: calls.append(("snapshot_download", repo_id, kwargs)) or str(kwargs["local_dir"]))
+    result = pull_from_hub("org/tiny", revision="main", local_dir=tmp_path / "out")
+    assert calls[0] == ("repo_info", "org/tiny", "main")
+    assert calls[1][2]["revision"] == "e" * 40 and Path(calls[1][2]["local_dir"]) == tmp_path / "out"
+    assert result.commit == "e" * 40 and result.path == tmp_path / "out" and result.warnings

@@ -1,0 +1,333 @@
+"""Prediction and embeddings: the EmoDB folder with a tiny random model, the windowing rule on generated
+long files, padding regimes, agreement with the transformers pipeline, and the `predict` / `embed`
+commands (formats, manifests, globs, a real subprocess). Nothing is downloaded."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import soundfile
+import torch
+from transformers import HubertForSequenceClassification, pipeline
+
+from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification, cli
+from exhubert_hf.audio import audio_info, find_audio_files
+from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, receptive_field, window_bounds
+from exhubert_hf.testing import tiny_hubert_config
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EMODB = DATA / "emodb" / "wav"
+needs_emodb = pytest.mark.skipif(not EMODB.is_dir(), reason=f"EmoDB not found at {EMODB}")
+HIGH = [label for label in EXHUBERT_LABELS if label.startswith("high")]
+VALENCE = {level: [label for label in EXHUBERT_LABELS if label.endswith(f"{level} valence")] for level in ("negative", "neutral", "positive")}
+
+
+def save_tiny_model(folder, stable_layer_norm=True, seed=0):
+    """A tiny random ExHuBERT with HuBERT's 320-sample frame step (so 3 s give 150 frames, as in the real
+    model; the default tiny config's step of 64 makes attention 25 times dearer)."""
+    torch.manual_seed(seed)
+    config = tiny_hubert_config(stable_layer_norm, conv_stride=(8, 8, 5), conv_kernel=(10, 8, 5))
+    model = ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(config)).eval()
+    model.save_pretrained(folder)
+    return Path(folder)
+
+
+def write_tone(path, seconds, sampling_rate=16000, seed=0, **kwargs):
+    generator = np.random.default_rng(seed)
+    samples = round(seconds * sampling_rate)
+    signal = 0.3 * np.sin(np.arange(samples) * 2 * np.pi * 220 / sampling_rate) + 0.05 * generator.standard_normal(samples)
+    soundfile.write(path, signal.astype(np.float32), sampling_rate, **kwargs)
+    return Path(path)
+
+
+def run_cli(monkeypatch, *argv) -> int:
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "inference"))))
+    return cli.main([str(arg) for arg in argv])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a small shared CPU two threads can be 50 times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def group_norm_model_folder(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model-group-norm"), stable_layer_norm=False)
+
+
+@pytest.fixture(scope="module")
+def predictor(model_folder):
+    return EmotionPredictor(model_folder, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def emodb_predictions(predictor):
+    return predictor.predict_folder(EMODB)
+
+
+def assert_consistent_probabilities(frame, tolerance=1e-5):
+    good = frame[frame.error == ""]
+    probabilities = good[list(EXHUBERT_LABELS)].to_numpy()
+    assert np.isfinite(probabilities).all()
+    assert np.abs(probabilities.sum(axis=1) - 1).max() <= tolerance
+    assert np.abs(good.arousal - good[HIGH].sum(axis=1)).max() <= 1e-9
+    for level, labels in VALENCE.items():
+        assert np.abs(good[f"valence_{level}"] - good[labels].sum(axis=1)).max() <= 1e-9
+    valence = good[[f"valence_{level}" for level in VALENCE]].sum(axis=1)
+    assert np.abs(valence - 1).max() <= tolerance
+    assert (good.top_class == good[list(EXHUBERT_LABELS)].idxmax(axis=1)).all()
+
+
+@needs_emodb
+def test_every_emodb_file_gets_a_file_row_and_its_windows(emodb_predictions):
+    frame = emodb_predictions
+    files = frame[frame.level == "file"]
+    assert len(files) == len(find_audio_files(EMODB)) == 535
+    assert (frame.error == "").all()
+    assert_consistent_probabilities(frame)
+    assert list(frame.columns[:5]) == ["file", "level", "window", "start", "end"]
+    for path, rows in list(frame.groupby("file", sort=False))[:60]:
+        info = audio_info(path)
+        duration = info.num_frames / info.sampling_rate
+        windows = rows[rows.level == "window"]
+        assert len(windows) == 1 + math.ceil(max(info.num_frames - 48000, 0) / 48000)
+        assert windows.window.tolist() == list(range(len(windows)))
+        assert windows.start.tolist() == [3.0 * index for index in range(len(windows))]
+        file_row = rows[rows.level == "file"].iloc[0]
+        assert file_row.start == 0 and file_row.end == pytest.approx(duration, abs=1e-4)
+        assert windows.end.iloc[-1] == pytest.approx(duration, abs=1e-4)
+        weights = (windows.end - windows.start).to_numpy()
+        expected = (windows[list(EXHUBERT_LABELS)].to_numpy() * weights[:, None]).sum(axis=0) / weights.sum()
+        np.testing.assert_allclose(file_row[list(EXHUBERT_LABELS)].to_numpy(float), expected, atol=1e-9)
+
+
+def test_window_rule_covers_the_signal_and_ends_with_a_shorter_window():
+    assert list(window_bounds(100, 30, 30)) == [(0, 30), (30, 60), (60, 90), (90, 100)]
+    assert list(window_bounds(90, 30, 15)) == [(0, 30), (15, 45), (30, 60), (45, 75), (60, 90)]
+    assert list(window_bounds(10, 30, 15)) == [(0, 10)]
+    assert list(window_bounds(1, 30, 15)) == [(0, 1)]
+    assert list(window_bounds(100, 10, 40)) == [(0, 10), (40, 50), (80, 90)]  # hop > window skips audio
+    for samples in range(1, 200, 7):
+        for window, hop in ((30, 30), (30, 15), (30, 7), (16, 10)):
+            bounds = list(window_bounds(samples, window, hop))
+            assert len(bounds) == 1 + math.ceil(max(samples - window, 0) / hop)
+            assert bounds[-1][1] == samples and all(end - start <= window for start, end in bounds)
+
+
+@pytest.mark.parametrize(
+    "seconds, hop, expected",
+    [(60, 3.0, 20), (60, 1.5, 39), (61, 3.0, 21), (61, 1.5, 40)],
+    ids=["60s-hop3", "60s-hop1.5", "61s-hop3", "61s-hop1.5"],
+)
+def test_long_file_window_counts(model_folder, tmp_path, seconds, hop, expected):
+    path = write_tone(tmp_path / "long.wav", seconds)
+    predictor = EmotionPredictor(model_folder, window=3.0, hop=hop, batch_size=16, show_progress=False, block_seconds=20)
+    frame = predictor.predict_file(path)
+    windows = frame[frame.level == "window"]
+    assert len(windows) == expected
+    np.testing.assert_allclose(windows.start, hop * np.arange(expected))
+    assert windows.end.iloc[-1] == pytest.approx(seconds)
+    last_length = seconds - hop * (expected - 1)
+    assert windows.end.iloc[-1] - windows.start.iloc[-1] == pytest.approx(min(3.0, last_length))
+    assert_consistent_probabilities(frame)
+    # Reading in 20 s blocks gives what one in-memory signal gives.
+    whole = predictor.predict_signal(soundfile.read(path, dtype="float32")[0], 16000)
+    np.testing.assert_allclose(
+        whole[list(EXHUBERT_LABELS)].to_numpy(), frame[list(EXHUBERT_LABELS)].to_numpy(), atol=1e-5
+    )
+
+
+@needs_emodb
+@pytest.mark.parametrize("norm", ["layer", "group"])
+def test_results_do_not_depend_on_the_batch(model_folder, group_norm_model_folder, norm):
+    folder = model_folder if norm == "layer" else group_norm_model_folder
+    files = find_audio_files(EMODB)[::45]
+    frames = [
+        EmotionPredictor(folder, batch_size=batch_size, show_progress=False).predict_files(files) for batch_size in (1, 7)
+    ]
+    np.testing.assert_allclose(
+        frames[0][list(EXHUBERT_LABELS)].to_numpy(), frames[1][list(EXHUBERT_LABELS)].to_numpy(), atol=1e-5
+    )
+
+
+def test_a_short_clip_gets_what_the_pipeline_gives(model_folder):
+    clip = np.sin(np.arange(32000) / 7).astype(np.float32) * np.linspace(0, 1, 32000, dtype=np.float32)
+    classifier = pipeline("audio-classification", model=str(model_folder), trust_remote_code=True)
+    scores = {item["label"]: item["score"] for item in classifier(clip, top_k=None)}
+    assert sorted(scores) == sorted(EXHUBERT_LABELS)
+    assert abs(sum(scores.values()) - 1) <= 1e-5
+    frame = EmotionPredictor(model_folder, show_progress=False).predict_signal(clip, 16000)
+    assert list(frame.level) == ["file", "window"]
+    for label in EXHUBERT_LABELS:
+        assert frame[label].iloc[0] == pytest.approx(scores[label], abs=1e-5)
+
+
+def test_models_without_attention_mask_see_windows_zero_padded_to_the_window(group_norm_model_folder):
+    predictor = EmotionPredictor(group_norm_model_folder, window=3.0, show_progress=False)
+    assert not predictor.uses_attention_mask
+    clip = np.random.default_rng(1).standard_normal(16000).astype(np.float32)
+    normalised = (clip - clip.mean()) / np.sqrt(clip.var() + 1e-7)
+    padded = torch.from_numpy(np.pad(normalised, (0, 32000)))[None]
+    with torch.no_grad():
+        expected = predictor.model(padded).logits.softmax(-1)[0].numpy()
+    frame = predictor.predict_signal(clip, 16000)
+    np.testing.assert_allclose(frame[list(EXHUBERT_LABELS)].iloc[0].to_numpy(float), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("samples", [1, 160, 321, 322, 799])
+def test_signals_shorter_than_the_receptive_field_are_padded(predictor, samples):
+    assert receptive_field(predictor.model.config) == 1 + 9 + 7 * 8 + 4 * 64  # 322 samples
+    signal = np.random.default_rng(samples).standard_normal(samples).astype(np.float32)
+    frame = predictor.predict_signal(signal, 16000)
+    assert len(frame) == 2
+    assert frame.end.iloc[0] == pytest.approx(samples / 16000)
+    assert_consistent_probabilities(frame)
+
+
+def test_signals_at_other_rates_and_with_channels(predictor):
+    stereo = np.random.default_rng(0).standard_normal((2, 44100)).astype(np.float32)
+    frame = predictor.predict_signal(stereo, 44100)
+    assert frame.end.iloc[0] == pytest.approx(1.0, abs=1e-3)
+    assert_consistent_probabilities(frame)
+    with pytest.raises(ValueError, match="NaN"):
+        predictor.predict_signal(np.array([0.0, np.nan], np.float32), 16000)
+
+
+def test_a_model_instance_is_accepted(model_folder):
+    model = ExHubertForSequenceClassification.from_pretrained(model_folder)
+    frame = EmotionPredictor(model, show_progress=False).predict_signal(np.ones(8000, np.float32), 16000)
+    assert_consistent_probabilities(frame)
+
+
+@pytest.fixture(scope="module")
+def few_files():
+    return find_audio_files(EMODB)[:9] if EMODB.is_dir() else []
+
+
+@needs_emodb
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_predict_outputs_parse_back(model_folder, few_files, tmp_path, monkeypatch, fmt, emodb_predictions):
+    output = tmp_path / f"predictions.{fmt}"
+    status = run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--format", fmt, "--output", output, "--no-progress")
+    assert status == 0
+    if fmt == "csv":
+        frame = pd.read_csv(output, keep_default_na=False, na_values={"window": [""]})
+    else:
+        frame = pd.read_json(output, lines=fmt == "jsonl", orient="records", dtype=False)
+        frame["error"] = frame["error"].fillna("")
+    assert len(frame[frame.level == "file"]) == len(few_files)
+    assert_consistent_probabilities(frame)
+    expected = emodb_predictions[emodb_predictions.file.isin(map(str, few_files))]
+    np.testing.assert_allclose(frame[list(EXHUBERT_LABELS)].to_numpy(float), expected[list(EXHUBERT_LABELS)].to_numpy(), atol=1e-6)
+    assert frame.file.tolist() == expected.file.tolist()
+
+
+@needs_emodb
+def test_predict_table_levels_and_overwrite(model_folder, few_files, tmp_path, monkeypatch, capsys):
+    assert run_cli(monkeypatch, "predict", few_files[0], "--model", model_folder, "--no-progress") == 0
+    table = capsys.readouterr().out
+    assert few_files[0].name in table and "top_class" in table and "arousal" in table
+    output = tmp_path / "files.csv"
+    assert run_cli(monkeypatch, "predict", *few_files[:3], "--model", model_folder, "--level", "file", "-o", output, "--no-progress") == 0
+    frame = pd.read_csv(output, keep_default_na=False)
+    assert frame.level.tolist() == ["file"] * 3  # format from the suffix
+    capsys.readouterr()
+    assert run_cli(monkeypatch, "predict", few_files[0], "--model", model_folder, "-o", output, "--no-progress") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert run_cli(monkeypatch, "predict", few_files[0], "--model", model_folder, "-o", output, "--overwrite", "--no-progress") == 0
+    assert len(pd.read_csv(output)) == 2
+
+
+@needs_emodb
+def test_paths_from_folders_globs_and_manifests(few_files, tmp_path):
+    folder = tmp_path / "nested" / "deeper"
+    folder.mkdir(parents=True)
+    for path in few_files[:2]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "list.txt").write_text(f"# a comment\n{few_files[2]}\n\nnested/deeper/{few_files[0].name}\n")
+    (tmp_path / "list.csv").write_text(f"speaker,path\nx,{few_files[3]}\ny,{few_files[4]}\n")
+    files, notes = collect_audio_paths(
+        [str(tmp_path / "nested"), str(tmp_path / "list.txt"), str(tmp_path / "list.csv"), str(EMODB / "03a01F*.wav"), str(tmp_path / "*.nothing")]
+    )
+    assert files[:2] == [str(folder / few_files[0].name), str(folder / few_files[1].name)]
+    assert files[2:5] == [str(few_files[2]), str(few_files[3]), str(few_files[4])]  # the .txt's second entry is a duplicate
+    assert files[5:] == sorted(str(path) for path in EMODB.glob("03a01F*.wav"))
+    assert notes == [f"no files match {tmp_path / '*.nothing'}"]
+
+
+SUBPROCESS_CLI = textwrap.dedent(
+    """
+    import sys
+    from exhubert_hf import cli
+    if "inference" not in cli.SUBCOMMAND_MODULES:  # until the lead wires the module in
+        cli.SUBCOMMAND_MODULES = (*cli.SUBCOMMAND_MODULES, "inference")
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+)
+
+
+@needs_emodb
+def test_predict_in_a_subprocess_through_the_cli_entry_point(model_folder, few_files, tmp_path):
+    if "inference" in cli.SUBCOMMAND_MODULES:
+        command = [sys.executable, "-m", "exhubert_hf.cli"]
+    else:
+        command = [sys.executable, "-c", SUBPROCESS_CLI]
+    arguments = ["predict", *map(str, few_files[:3]), "--model", str(model_folder), "--format", "jsonl", "--no-progress"]
+    result = subprocess.run(command + arguments, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [record["file"] for record in records if record["level"] == "file"] == list(map(str, few_files[:3]))
+    assert all(abs(sum(record[label] for label in EXHUBERT_LABELS) - 1) <= 1e-5 for record in records)
+
+
+@needs_emodb
+def test_embeddings_to_npy_and_parquet(model_folder, few_files, tmp_path, monkeypatch):
+    files = few_files[:5]
+    npy, parquet = tmp_path / "emb.npy", tmp_path / "emb.parquet"
+    assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", npy, "--no-progress") == 0
+    assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", parquet, "--no-progress") == 0
+    vectors = np.load(npy)
+    assert vectors.shape == (5, 32) and vectors.dtype == np.float32
+    assert (tmp_path / "emb.files.txt").read_text().splitlines() == list(map(str, files))
+    table = pq.read_table(parquet)
+    assert table.column_names == ["file", "embedding"]
+    assert table.column("file").to_pylist() == list(map(str, files))
+    np.testing.assert_allclose(np.array(table.column("embedding").to_pylist(), np.float32), vectors)
+    assert table.schema.metadata[b"exhubert.layer"] == b"-1"
+    # A clip shorter than the window is one unpadded window: the embedding is the mean of hidden_states[-1].
+    model = ExHubertForSequenceClassification.from_pretrained(model_folder).eval()
+    signal = soundfile.read(files[0], dtype="float32")[0]
+    assert len(signal) < 48000
+    normalised = torch.from_numpy((signal - signal.mean()) / np.sqrt(signal.var() + 1e-7))[None]
+    with torch.no_grad():
+        mask = torch.ones_like(normalised, dtype=torch.long)
+        hidden = model.hubert(normalised, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+    np.testing.assert_allclose(vectors[0], hidden[0].mean(0).numpy(), atol=1e-5)
+
+
+def test_long_embeddings_weight_windows_by_frames(predictor):
+    signal = np.random.default_rng(0).standard_normal(16000 * 7).astype(np.float32)
+    whole = predictor.embed_signal(signal, 16000, layer=1)
+    parts = [signal[:48000], signal[48000:96000], signal[96000:]]
+    frames = [predictor.model._get_feat_extract_output_lengths(torch.tensor(len(part))).item() for part in parts]
+    vectors = [predictor.embed_signal(part, 16000, layer=1) for part in parts]
+    expected = sum(frame * vector for frame, vector in zip(frames, vectors)) / sum(frames)
+    np.testing.assert_allclose(whole, expected, atol=1e-5)
+    assert whole.shape == (32,)

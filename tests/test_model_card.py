@@ -1,0 +1,144 @@
+"""The Hub model card: YAML front matter with a model-index from results.json, a ModelCard.load round
+trip, and usage snippets that really run against a local folder."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import yaml
+from huggingface_hub import ModelCard
+from transformers import HubertForSequenceClassification
+
+from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification, cli
+from exhubert_hf.model_card import TAGS, load_template, render_model_card, write_model_card
+from exhubert_hf.testing import tiny_hubert_config
+
+RESULTS = {
+    "split": "test",
+    "per_corpus": {
+        "emodb": {"uar": 0.7125, "wa": 0.7402, "num_clips": 107},
+        "ravdess": {"uar": 0.5833, "wa": 0.6011, "num_clips": 288},
+        "urdu": {"uar": 0.655, "wa": 0.66, "num_clips": 80},
+    },
+    "mean": {"uar": 0.6503, "wa": 0.6671},
+}
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("card") / "exhubert-tiny"
+    torch.manual_seed(0)
+    ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(tiny_hubert_config())).save_pretrained(folder)
+    return folder
+
+
+def front_matter(text: str) -> dict:
+    match = re.match(r"^---\n(.*?)\n---\n", text, re.DOTALL)
+    assert match, "no YAML front matter"
+    return yaml.safe_load(match.group(1))
+
+
+def test_front_matter_has_a_model_index_entry_per_corpus(model_folder):
+    text = render_model_card(model_folder, results=RESULTS, base_model="facebook/hubert-large-ll60k", datasets=["org/emoset"], repo_id="org/exhubert-tiny")
+    metadata = front_matter(text)
+    assert metadata["library_name"] == "transformers"
+    assert metadata["pipeline_tag"] == "audio-classification"
+    assert set(TAGS) <= set(metadata["tags"])
+    assert metadata["license"] == "apache-2.0"
+    assert metadata["base_model"] == "facebook/hubert-large-ll60k"
+    assert metadata["datasets"] == ["org/emoset"]
+    assert "recall" in metadata["metrics"]
+    (index,) = metadata["model-index"]
+    assert index["name"] == "exhubert-tiny"
+    assert len(index["results"]) == len(RESULTS["per_corpus"])
+    for result, (corpus, metrics) in zip(index["results"], RESULTS["per_corpus"].items()):
+        assert result["task"]["type"] == "audio-classification"
+        assert result["dataset"]["name"] == corpus and result["dataset"]["split"] == "test"
+        values = {metric["type"]: metric["value"] for metric in result["metrics"]}
+        assert values == {"uar": metrics["uar"], "accuracy": metrics["wa"]}
+    assert "{{" not in text and "}}" not in text
+
+
+def test_model_card_load_round_trip(model_folder, tmp_path):
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(RESULTS))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((model_folder / "config.json").read_bytes())
+    path = write_model_card(folder, results=results_file, license="mit", repo_id="org/name")
+    card = ModelCard.load(path)
+    assert card.data.license == "mit" and card.data.library_name == "transformers"
+    uar = {result.dataset_name: result.metric_value for result in card.data.eval_results if result.metric_type == "uar"}
+    assert uar == {corpus: metrics["uar"] for corpus, metrics in RESULTS["per_corpus"].items()}
+    assert ModelCard(str(card)).data.to_dict() == card.data.to_dict()
+    # The evaluation table and the class table are in the body.
+    for corpus, metrics in RESULTS["per_corpus"].items():
+        assert f"| {corpus} | {metrics['uar']:.4f} | {metrics['wa']:.4f} | {metrics['num_clips']} |" in card.text
+    assert "| **mean over corpora** | 0.6503 | 0.6671 | |" in card.text
+    for index, label in enumerate(EXHUBERT_LABELS):
+        assert f"| {index} | {label} |" in card.text
+
+
+def test_a_card_without_results_has_no_model_index(model_folder):
+    metadata = front_matter(render_model_card(model_folder))
+    assert "model-index" not in metadata and "base_model" not in metadata
+    assert metadata["pipeline_tag"] == "audio-classification"
+
+
+def test_the_base_model_comes_from_the_conversion_record(model_folder, tmp_path):
+    config = json.loads((model_folder / "config.json").read_text())
+    config["converted_from"] = {"source": "amiriparian/ExHuBERT", "revision": "a" * 40}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    text = render_model_card(tmp_path)
+    assert front_matter(text)["base_model"] == "amiriparian/ExHuBERT"
+    assert "Converted losslessly from `amiriparian/ExHuBERT`" in text
+
+
+def test_bad_results_are_a_clear_error(model_folder):
+    with pytest.raises(ValueError, match="per_corpus"):
+        render_model_card(model_folder, results={"split": "test"})
+    with pytest.raises(ValueError, match="numeric 'uar'"):
+        render_model_card(model_folder, results={"per_corpus": {"emodb": {"wa": 0.5}}})
+
+
+def test_usage_snippets_are_present_and_run(model_folder, tmp_path, monkeypatch, capsys):
+    text = render_model_card(model_folder, repo_id="org/exhubert-tiny")
+    assert 'AutoModelForAudioClassification.from_pretrained(repo, trust_remote_code=True)' in text
+    assert 'pipeline("audio-classification", model="org/exhubert-tiny", trust_remote_code=True)' in text
+    assert "exhubert predict recordings/ --model org/exhubert-tiny" in text
+    assert "exhubert embed recordings/ --model org/exhubert-tiny" in text
+    assert "## Limitations" in text and "## Training" in text
+    soundfile.write(tmp_path / "speech.wav", np.sin(np.arange(24000) / 9).astype(np.float32), 16000)
+    monkeypatch.chdir(tmp_path)
+    snippets = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(snippets) == 2
+    for snippet in snippets:
+        exec(snippet.replace("org/exhubert-tiny", str(model_folder)), {})
+    printed = capsys.readouterr().out
+    for label in EXHUBERT_LABELS:
+        assert label in printed
+
+
+def test_only_one_template_exists():
+    repository = Path(__file__).resolve().parents[1]
+    assert load_template().startswith("---\n{{ card_data }}\n---\n")
+    pointer = (repository / "model_card" / "README.md").read_text()
+    assert "exhubert_hf/templates/model_card.md" in pointer and "{{" not in pointer
+
+
+def test_model_card_command(model_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "model_card"))))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((model_folder / "config.json").read_bytes())
+    (tmp_path / "results.json").write_text(json.dumps(RESULTS))
+    arguments = ["model-card", str(folder), "--results", str(tmp_path / "results.json"), "--repo-id", "org/x"]
+    assert cli.main(arguments) == 0
+    assert len(front_matter((folder / "README.md").read_text())["model-index"][0]["results"]) == 3
+    assert cli.main(arguments) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert cli.main([*arguments, "--overwrite"]) == 0
