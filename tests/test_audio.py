@@ -2,7 +2,6 @@
 `AudioReadError` naming the file; fuzzed bytes and shapes never raise anything else."""
 
 import io
-import wave
 
 import numpy as np
 import pytest
@@ -10,27 +9,8 @@ import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audio_matrix import GOOD_FILES, TONE_SECONDS, bad_files, tone
 from exhubert_hf.audio import AudioReadError, audio_info, find_audio_files, read_audio
-
-TONE_SECONDS = 0.5
-
-
-def tone(sampling_rate, channels=1, seconds=TONE_SECONDS):
-    time = np.arange(int(seconds * sampling_rate)) / sampling_rate
-    mono = 0.5 * np.sin(2 * np.pi * 440 * time)
-    return np.stack([mono] * channels, axis=1) if channels > 1 else mono
-
-
-GOOD_FILES = {  # name: (samples, sampling rate, soundfile format/subtype)
-    "pcm16 16k.wav": (tone(16000), 16000, {"subtype": "PCM_16"}),
-    "8 kHz.wav": (tone(8000), 8000, {"subtype": "PCM_16"}),
-    "48 kHz stereo.wav": (tone(48000, channels=2), 48000, {"subtype": "PCM_16"}),
-    "24-bit.wav": (tone(44100), 44100, {"subtype": "PCM_24"}),
-    "float.wav": (tone(22050), 22050, {"subtype": "FLOAT"}),
-    "lossless.flac": (tone(16000), 16000, {"format": "FLAC"}),
-    "vorbis.ogg": (tone(32000, channels=2), 32000, {"format": "OGG", "subtype": "VORBIS"}),
-    "émotion ärger 怒り.wav": (tone(16000), 16000, {"subtype": "PCM_16"}),
-}
 
 
 @pytest.mark.parametrize("name", GOOD_FILES)
@@ -55,32 +35,6 @@ def test_every_supported_format_reads_as_16k_mono_float32(tmp_path, name):
 def test_silence_and_very_short_files_are_audio(tmp_path, samples, expected_length):
     soundfile.write(tmp_path / "short.wav", samples, 16000)
     assert len(read_audio(tmp_path / "short.wav")) == expected_length
-
-
-def bad_files(folder):
-    real = io.BytesIO()
-    soundfile.write(real, tone(16000), 16000, format="WAV")
-    nan_path = folder / "nan.wav"
-    soundfile.write(nan_path, np.array([0.1, np.nan, 0.2], dtype=np.float32), 16000, subtype="FLOAT")
-    inf_path = folder / "inf.wav"
-    soundfile.write(inf_path, np.array([0.1, np.inf], dtype=np.float32), 16000, subtype="FLOAT")
-    no_frames = folder / "no frames.wav"
-    with wave.open(str(no_frames), "wb") as empty:
-        empty.setnchannels(1), empty.setsampwidth(2), empty.setframerate(16000)
-    (folder / "empty.wav").write_bytes(b"")
-    (folder / "truncated.wav").write_bytes(real.getvalue()[:30])
-    (folder / "text.wav").write_text("this is not audio\n" * 20)
-    (folder / "a folder.wav").mkdir()
-    return {
-        "empty.wav": "empty file",
-        "truncated.wav": "not a readable audio file",
-        "text.wav": "not a readable audio file",
-        "nan.wav": "NaN or infinite",
-        "inf.wav": "NaN or infinite",
-        "no frames.wav": "no audio samples",
-        "a folder.wav": "not a file",
-        "missing.wav": "no such file",
-    }
 
 
 def test_bad_files_raise_audio_read_error_naming_file_and_reason(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio_matrix import bad_files, write_good_files
 from exhubert_hf import cli
 from exhubert_hf.audio import audio_info
 from exhubert_hf.configuration_exhubert import EXHUBERT_LABELS, emotion_class
@@ -362,3 +363,25 @@ def test_empty_split_and_unlabeled_clips(tmp_path, monkeypatch, capsys):
     argv = [f"{name}={root}" for name, root in corpora.items()]
     assert run_cli(monkeypatch, *argv, "--cache-dir", tmp_path / "cache", "--no-progress") == 0
     assert "unlabeled" in capsys.readouterr().out
+
+
+def test_the_bad_input_matrix_keeps_every_good_file_and_reports_every_bad_one(tmp_path):
+    folder = tmp_path / "clips with spaces ü"
+    folder.mkdir()
+    durations = write_good_files(folder)
+    reasons = bad_files(folder)
+    names = sorted(durations) + sorted(reasons)
+    lines = ["path,label,speaker"] + [f'"{folder.name}/{name}",neutral,s{i % 4}' for i, name in enumerate(names)]
+    (tmp_path / "matrix.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = prepare_corpora({"manifest:matrix": tmp_path / "matrix.csv"}, cache_dir=tmp_path / "cache", show_progress=False)
+
+    skipped = {Path(path).name: reason for path, reason in result.skipped}
+    assert set(skipped) == set(reasons)
+    for name, reason in reasons.items():
+        assert reason in skipped[name], (name, skipped[name])
+    kept = {Path(row["path"]).name: row for split in SPLITS for row in result.dataset[split]}
+    assert set(kept) == set(durations)
+    for name, row in kept.items():
+        assert row["duration"] == pytest.approx(durations[name], abs=1e-3), name
+        assert abs(len(row["audio"]) - durations[name] * 16000) <= 2, name
+        assert np.isfinite(row["audio"]).all()
