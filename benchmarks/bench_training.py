@@ -6,7 +6,9 @@
 
 Each configuration runs in a fresh child process so that its peak memory is its own (peak resident set
 size on CPU, `torch.cuda.max_memory_allocated` on CUDA); the configurations alternate over `--rounds`
-and the parent prints medians and ratios. Targets: stage 2 / all 48 layers ≤ 0.70 × peak memory and
+and the parent prints medians and ratios. "Frozen layers recomputed" is stage 2 with
+`model.recompute_frozen_layers()`, which trades one extra forward pass of the originals for their
+activations. Targets: stage 2 / all 48 layers ≤ 0.70 × peak memory and
 ≤ 0.85 × step time.
 """
 
@@ -19,6 +21,7 @@ import time
 
 CONFIGURATIONS = {
     "stage 2: ExHuBERT, originals frozen": "stage2",
+    "stage 2, frozen layers recomputed": "stage2_recompute",
     "ExHuBERT, all 48 layers trained": "all48",
     "plain HuBERT Large fine-tuning (24)": "hubert",
 }
@@ -36,8 +39,10 @@ def build_model(configuration: str):
     stock.freeze_feature_encoder()
     if configuration == "hubert":
         return stock
-    model = ExHubertForSequenceClassification.from_hubert(stock, freeze_original_layers=configuration == "stage2")
+    model = ExHubertForSequenceClassification.from_hubert(stock, freeze_original_layers=configuration.startswith("stage2"))
     del stock
+    if configuration == "stage2_recompute":
+        model.recompute_frozen_layers()
     return model
 
 
@@ -120,12 +125,13 @@ def main():
                 f"{name:<40}{row['trainable']:>14,}{row['step_s']:>9.2f}{row['step_s'] / baseline['step_s']:>8.3f}"
                 f"{row['peak_gib']:>10.2f}{row['peak_gib'] / baseline['peak_gib']:>8.3f}"
             )
-        stage2 = summary["stage 2: ExHuBERT, originals frozen"]
-        memory_ratio, time_ratio = stage2["peak_gib"] / baseline["peak_gib"], stage2["step_s"] / baseline["step_s"]
-        print(
-            f"stage 2 / all 48: memory {memory_ratio:.3f} ({'meets' if memory_ratio <= 0.70 else 'MISSES'} ≤ 0.70), "
-            f"step time {time_ratio:.3f} ({'meets' if time_ratio <= 0.85 else 'MISSES'} ≤ 0.85)"
-        )
+        for name in ("stage 2: ExHuBERT, originals frozen", "stage 2, frozen layers recomputed"):
+            memory_ratio = summary[name]["peak_gib"] / baseline["peak_gib"]
+            time_ratio = summary[name]["step_s"] / baseline["step_s"]
+            print(
+                f"{name} / all 48: memory {memory_ratio:.3f} ({'meets' if memory_ratio <= 0.70 else 'MISSES'} ≤ 0.70), "
+                f"step time {time_ratio:.3f} ({'meets' if time_ratio <= 0.85 else 'MISSES'} ≤ 0.85)"
+            )
 
 
 if __name__ == "__main__":

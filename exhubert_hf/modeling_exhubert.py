@@ -8,9 +8,11 @@ HuBERT. Self-contained on purpose: `save_pretrained` copies this file and
 
 import os
 import re
+from functools import partial
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import (
     HubertConfig,
     HubertForCTC,
@@ -169,6 +171,24 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
         """Train the original layers too (the paper's "Non-Frozen" ablation)."""
         self.config.freeze_original_layers = False
         self._apply_config_freezing()
+
+    def recompute_frozen_layers(self, enabled: bool = True):
+        """Keep no activations of the frozen original layers for backward; recompute them there instead.
+
+        Backward still runs through every original (the copies below need the gradient), and with attention
+        dropout on, attention takes SDPA's math path, which keeps the attention matrices. So a frozen layer
+        keeps most of a trained layer's activations, and at larger batches they, not the weights and AdamW
+        state, dominate memory. Recomputing the originals costs one extra forward pass of them and gives the
+        same gradients (dropout masks are replayed from the saved RNG state).
+        """
+        if enabled and not self.config.freeze_original_layers:
+            raise ValueError("the original layers are trained; use gradient_checkpointing_enable() to recompute all layers")
+        base = self.hubert if hasattr(self, "hubert") else self
+        recompute = partial(checkpoint, use_reentrant=False)
+        for layer in base.encoder.layers:
+            if not layer.is_copy:
+                layer.gradient_checkpointing = enabled
+                layer._gradient_checkpointing_func = recompute
 
     def trainable_parameter_summary(self) -> dict:
         """Parameter counts `{group: (trainable, total)}` for the feature encoder, the original layers, the

@@ -269,19 +269,22 @@ def test_sdpa_and_eager_attention_agree(layer_kind, tmp_path):
     assert (logits["sdpa"] - logits["eager"]).abs().max() <= 1e-4
 
 
-def test_gradient_checkpointing_trains_with_the_same_gradients():
+@pytest.mark.parametrize("enable", ["activation_checkpointing_enable", "recompute_frozen_layers"])
+def test_gradient_checkpointing_trains_with_the_same_gradients(enable):
     gradients = {}
     for checkpointing in (False, True):
-        model = tiny_exhubert(layerdrop=0.0, hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
+        torch.manual_seed(0)
+        model = tiny_exhubert(layerdrop=0.0)
         with torch.no_grad():
             for layer in model.hubert.encoder.layers:
                 if layer.is_copy:
                     layer.gate.weight.normal_(std=0.1)
         model.config.mask_time_prob = 0.0
         if checkpointing:
-            model.activation_checkpointing_enable()
+            getattr(model, enable)()
         model.train()
         audio, attention_mask = random_audio()
+        torch.manual_seed(1)  # the same dropout masks in both runs; recomputation must replay them
         model(audio, attention_mask=attention_mask, labels=torch.tensor([1, 4])).loss.backward()
         gradients[checkpointing] = {
             name: parameter.grad.clone() for name, parameter in model.named_parameters() if parameter.grad is not None
@@ -295,6 +298,25 @@ def test_gradient_checkpointing_trains_with_the_same_gradients():
     assert gradients[True][copy_gradient].abs().sum() > 0
     for name in gradients[False]:
         torch.testing.assert_close(gradients[True][name], gradients[False][name], atol=1e-6, rtol=1e-5)
+
+
+def test_recomputing_frozen_layers_keeps_fewer_activations_and_refuses_trained_originals():
+    def saved_bytes(model):
+        total = []
+        audio, _ = random_audio(samples=8000)
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: total.append(t.numel() * t.element_size()) or t, lambda t: t):
+            model.train()(audio, labels=torch.tensor([1, 4])).loss
+        return sum(total)
+
+    model = tiny_exhubert(layerdrop=0.0)
+    keeping = saved_bytes(model)
+    model.recompute_frozen_layers()
+    assert saved_bytes(model) < 0.8 * keeping
+    model.recompute_frozen_layers(False)
+    assert saved_bytes(model) == keeping
+    model.unfreeze_original_layers()
+    with pytest.raises(ValueError, match="original layers are trained"):
+        model.recompute_frozen_layers()
 
 
 def test_expanding_something_that_is_not_hubert_is_a_clear_error():
