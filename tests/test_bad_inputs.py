@@ -14,46 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-import torch
-from transformers import HubertForSequenceClassification
 
-from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification, cli
+from exhubert_hf import EXHUBERT_LABELS
 from exhubert_hf.inference import EmotionPredictor
-from exhubert_hf.testing import tiny_hubert_config
+from conftest import DATA, run_cli
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 EMODB = DATA / "emodb" / "wav"
 GOOD_EMODB = ["03a01Fa.wav", "03a01Nc.wav", "08b02Wa.wav"]
 
 
-def save_tiny_model(folder, seed=0):
-    """A tiny random ExHuBERT with HuBERT's 320-sample frame step."""
-    torch.manual_seed(seed)
-    config = tiny_hubert_config(conv_stride=(8, 8, 5), conv_kernel=(10, 8, 5))
-    ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(config)).save_pretrained(folder)
-    return Path(folder)
-
-
 def tone(samples, sampling_rate=16000):
     return (0.3 * np.sin(np.arange(samples) * 2 * np.pi * 220 / sampling_rate)).astype(np.float32)
-
-
-def run_cli(monkeypatch, *argv) -> int:
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "inference"))))
-    return cli.main([str(arg) for arg in argv])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def build_mixed_folder(folder: Path) -> tuple[dict, list]:

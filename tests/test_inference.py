@@ -16,28 +16,18 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile
 import torch
-from transformers import HubertForSequenceClassification, pipeline
+from transformers import pipeline
 
 from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification, cli
 from exhubert_hf.audio import audio_info, find_audio_files
 from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, receptive_field, window_bounds
-from exhubert_hf.testing import tiny_hubert_config
+from conftest import DATA, run_cli, save_tiny_model
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 EMODB = DATA / "emodb" / "wav"
 needs_emodb = pytest.mark.skipif(not EMODB.is_dir(), reason=f"EmoDB not found at {EMODB}")
 HIGH = [label for label in EXHUBERT_LABELS if label.startswith("high")]
 VALENCE = {level: [label for label in EXHUBERT_LABELS if label.endswith(f"{level} valence")] for level in ("negative", "neutral", "positive")}
-
-
-def save_tiny_model(folder, stable_layer_norm=True, seed=0):
-    """A tiny random ExHuBERT with HuBERT's 320-sample frame step (so 3 s give 150 frames, as in the real
-    model; the default tiny config's step of 64 makes attention 25 times dearer)."""
-    torch.manual_seed(seed)
-    config = tiny_hubert_config(stable_layer_norm, conv_stride=(8, 8, 5), conv_kernel=(10, 8, 5))
-    model = ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(config)).eval()
-    model.save_pretrained(folder)
-    return Path(folder)
 
 
 def write_tone(path, seconds, sampling_rate=16000, seed=0, **kwargs):
@@ -46,25 +36,6 @@ def write_tone(path, seconds, sampling_rate=16000, seed=0, **kwargs):
     signal = 0.3 * np.sin(np.arange(samples) * 2 * np.pi * 220 / sampling_rate) + 0.05 * generator.standard_normal(samples)
     soundfile.write(path, signal.astype(np.float32), sampling_rate, **kwargs)
     return Path(path)
-
-
-def run_cli(monkeypatch, *argv) -> int:
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "inference"))))
-    return cli.main([str(arg) for arg in argv])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a small shared CPU two threads can be 50 times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

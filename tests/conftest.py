@@ -1,0 +1,42 @@
+"""Shared test fixtures: the real corpora's location, a tiny saved ExHuBERT, and the command line."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import HubertForSequenceClassification
+
+from exhubert_hf import ExHubertForSequenceClassification, cli
+from exhubert_hf.testing import tiny_hubert_config
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def save_tiny_model(folder, stable_layer_norm=True, seed=0):
+    """A tiny random ExHuBERT with HuBERT's 320-sample frame step (so 3 s give 150 frames, as in the real
+    model; the default tiny config's step of 64 makes attention 25 times dearer)."""
+    torch.manual_seed(seed)
+    config = tiny_hubert_config(stable_layer_norm, conv_stride=(8, 8, 5), conv_kernel=(10, 8, 5))
+    model = ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(config)).eval()
+    model.save_pretrained(folder)
+    return Path(folder)
+
+
+def run_cli(monkeypatch, *argv) -> int:
+    """`exhubert ARGV...` in this process, with the inference commands registered."""
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "inference"))))
+    return cli.main([str(arg) for arg in argv])
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a small shared CPU two threads can be 50 times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model"))
