@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # module name (inside exhubert_hf) for each sub-command module, in help order
-SUBCOMMAND_MODULES = ("prepare", "inference", "hub", "model_card", "convert", "export")
+SUBCOMMAND_MODULES = ("demo", "prepare", "inference", "hub", "model_card", "convert", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
