@@ -171,7 +171,9 @@ def prepare_corpus_records(corpora: "Mapping[str, str | os.PathLike] | list[Corp
                 unlabeled.append(UnlabeledClip(spec.name, clip.path, clip.original_label))
             else:
                 kept.append((clip, label))
-        assigned = assign_splits([c.speaker for c, _ in kept], [c.split for c, _ in kept], seed, spec.name)
+        assigned = assign_splits(
+            [c.speaker for c, _ in kept], [c.split for c, _ in kept], seed, spec.name, [label for _, label in kept]
+        )
         default_language = "" if spec.adapter == "manifest" else CORPORA[spec.adapter].language
         for (clip, label), (split, source) in zip(kept, assigned):
             records.append(
@@ -248,7 +250,7 @@ class PreparedCorpora:
         output.parent.mkdir(parents=True, exist_ok=True)
         staging = output.parent / f".tmp-{output.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            self.dataset.save_to_disk(str(staging))
+            _save_dataset(self.dataset, staging)
             for name in (INFO_FILE, SPLITS_FILE):
                 shutil.copy2(self.cache_path / name, staging / name)
             if output.exists():
@@ -259,6 +261,12 @@ class PreparedCorpora:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return output
+
+
+def _save_dataset(dataset: DatasetDict, folder: Path) -> None:
+    # one shard for empty splits: datasets cannot load a split saved with zero shards
+    shards = {split: 1 if len(dataset[split]) == 0 else None for split in dataset}
+    dataset.save_to_disk(str(folder), num_shards=shards)
 
 
 def _non_empty(path: Path) -> bool:
@@ -346,9 +354,7 @@ def _build(plan: PreparedRecords, target: Path, key: str, seed: int, show_progre
     if not show_progress:
         datasets.disable_progress_bars()
     try:
-        # one shard for empty splits: datasets cannot load a split saved with zero shards
-        shards = {split: 1 if len(dataset[split]) == 0 else None for split in SPLITS}
-        dataset.save_to_disk(str(target / DATASET_FOLDER), num_shards=shards)
+        _save_dataset(dataset, target / DATASET_FOLDER)
         load_from_disk(str(target / DATASET_FOLDER))  # never publish a cache entry that does not load
     finally:
         if not show_progress and not bars_were_disabled:

@@ -7,6 +7,11 @@ In order of preference, per clip:
    second to validation (so both are non-empty even for EMO-DB's 10 speakers), and each further speaker
    goes to whichever of test/validation is furthest below its target while adding it brings that split
    closer to the target; otherwise to train (which always keeps at least one speaker). Needs >= 3 speakers.
+   When the clips' labels are known, SPLIT_CANDIDATES such assignments (from differently seeded speaker
+   orders) are scored and the best is kept: the class mix of validation and test as close as possible to
+   the corpus's (total variation distance), and their sizes to 10 % each. This matters where speakers
+   carry mostly one emotion (URDU's talk-show speakers): one speaker order can leave a test split of
+   nearly a single class.
 3. "random": a seeded random 10 % validation / 10 % test split of the clips, for corpora (or clips)
    without speaker ids or with fewer than 3 speakers.
 """
@@ -21,6 +26,7 @@ from .schema import SPLITS
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.1
 MIN_SPEAKERS = 3
+SPLIT_CANDIDATES = 256
 
 
 def _rng(seed: int, corpus: str, what: str) -> random.Random:
@@ -28,12 +34,37 @@ def _rng(seed: int, corpus: str, what: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def speaker_split(speaker_counts: dict[str, int], seed: int = 0, corpus: str = "") -> dict[str, str]:
-    """Split name for each speaker, given clips per speaker (needs at least MIN_SPEAKERS speakers)."""
+def speaker_split(
+    speaker_counts: dict[str, int], seed: int = 0, corpus: str = "", speaker_labels: dict[str, Counter] | None = None
+) -> dict[str, str]:
+    """Split name for each speaker, given clips per speaker (needs at least MIN_SPEAKERS speakers) and,
+    optionally, each speaker's label counts (then the most label-balanced of SPLIT_CANDIDATES splits)."""
     if len(speaker_counts) < MIN_SPEAKERS:
         raise ValueError(f"a speaker-independent split needs at least {MIN_SPEAKERS} speakers, got {len(speaker_counts)}")
+    if speaker_labels is None:
+        return _greedy_speaker_split(speaker_counts, _rng(seed, corpus, "speakers"))
+    candidates = [
+        _greedy_speaker_split(speaker_counts, _rng(seed, corpus, "speakers" if index == 0 else f"speakers {index}"))
+        for index in range(SPLIT_CANDIDATES)
+    ]
+    return min(candidates, key=lambda assignment: _imbalance(assignment, speaker_counts, speaker_labels))
+
+
+def _imbalance(assignment: dict[str, str], speaker_counts: dict[str, int], speaker_labels: dict[str, Counter]) -> float:
+    overall = sum(speaker_labels.values(), Counter())
+    total = sum(overall.values())
+    score = 0.0
+    for split, target in (("validation", VALIDATION_FRACTION), ("test", TEST_FRACTION)):
+        labels = sum((speaker_labels[speaker] for speaker, name in assignment.items() if name == split), Counter())
+        size = sum(labels.values())
+        score += 0.5 * sum(abs(labels[label] / size - overall[label] / total) for label in overall)
+        score += 0.5 * abs(size / total - target) / target
+    return score
+
+
+def _greedy_speaker_split(speaker_counts: dict[str, int], rng: random.Random) -> dict[str, str]:
     speakers = sorted(speaker_counts)
-    _rng(seed, corpus, "speakers").shuffle(speakers)
+    rng.shuffle(speakers)
     total = sum(speaker_counts.values())
     targets = {"validation": VALIDATION_FRACTION * total, "test": TEST_FRACTION * total}
     counts = {"validation": 0, "test": 0}
@@ -72,15 +103,18 @@ def random_split(count: int, seed: int = 0, corpus: str = "") -> list[str]:
     return splits
 
 
-def assign_splits(speakers: Sequence[str], own_splits: Sequence[str | None], seed: int = 0, corpus: str = "") -> list[tuple[str, str]]:
-    """(split, split_source) for each clip of one corpus, given its speakers ("" = unknown) and own splits.
+def assign_splits(
+    speakers: Sequence[str], own_splits: Sequence[str | None], seed: int = 0, corpus: str = "", labels: Sequence | None = None
+) -> list[tuple[str, str]]:
+    """(split, split_source) for each clip of one corpus, given its speakers ("" = unknown), own splits and,
+    optionally, labels (for label-balanced speaker splits).
 
     Clips with an own split keep it ("corpus"). The others are split by speaker when they all have
     speakers and there are at least MIN_SPEAKERS of them ("speaker"), else at random ("random"). The
     result depends only on the inputs' order and values and on `seed`.
     """
-    if len(speakers) != len(own_splits):
-        raise ValueError("speakers and own_splits must have the same length")
+    if len(speakers) != len(own_splits) or (labels is not None and len(labels) != len(speakers)):
+        raise ValueError("speakers, own_splits and labels must have the same length")
     result: list[tuple[str, str] | None] = [None] * len(speakers)
     rest = []
     for index, split in enumerate(own_splits):
@@ -94,7 +128,12 @@ def assign_splits(speakers: Sequence[str], own_splits: Sequence[str | None], see
         rest_speakers = [speakers[index] for index in rest]
         counts = Counter(rest_speakers)
         if "" not in counts and len(counts) >= MIN_SPEAKERS:
-            assignment = speaker_split(dict(counts), seed, corpus)
+            speaker_labels = None
+            if labels is not None:
+                speaker_labels = {speaker: Counter() for speaker in counts}
+                for index in rest:
+                    speaker_labels[speakers[index]][labels[index]] += 1
+            assignment = speaker_split(dict(counts), seed, corpus, speaker_labels)
             for index, speaker in zip(rest, rest_speakers):
                 result[index] = (assignment[speaker], "speaker")
         else:
@@ -103,4 +142,4 @@ def assign_splits(speakers: Sequence[str], own_splits: Sequence[str | None], see
     return result  # type: ignore[return-value]
 
 
-__all__ = ["MIN_SPEAKERS", "TEST_FRACTION", "VALIDATION_FRACTION", "assign_splits", "random_split", "speaker_split"]
+__all__ = ["MIN_SPEAKERS", "SPLIT_CANDIDATES", "TEST_FRACTION", "VALIDATION_FRACTION", "assign_splits", "random_split", "speaker_split"]

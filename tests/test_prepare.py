@@ -115,6 +115,11 @@ def test_urdu(prepared):
     assert all(split_speakers.values())
     assert not (split_speakers["train"] & split_speakers["test"] or split_speakers["train"] & split_speakers["validation"])
     print(f"\nURDU split sizes: {dict(Counter(row['split'] for row in urdu))}")
+    # URDU's talk-show speakers carry mostly one emotion each; the label-balanced speaker split still gives
+    # validation and test at least three of the four emotions, none above half of the split
+    for split in ("validation", "test"):
+        emotions = Counter(row["original_label"] for row in urdu if row["split"] == split)
+        assert len(emotions) >= 3 and max(emotions.values()) <= sum(emotions.values()) / 2, (split, emotions)
     # resampled from 44.1 kHz: 16000 samples per second of the original
     test = dataset["test"]
     indices = [i for i, corpus in enumerate(test["corpus"]) if corpus == "urdu"][:5]
@@ -169,6 +174,21 @@ def test_speaker_split_many_speakers_is_about_80_10_10():
     total = sum(counts.values())
     shares = {split: sum(n for s, n in counts.items() if assignment[s] == split) / total for split in SPLITS}
     assert shares["validation"] == pytest.approx(0.1, abs=0.03) and shares["test"] == pytest.approx(0.1, abs=0.03)
+
+
+def test_label_balanced_speaker_split_beats_the_first_speaker_order():
+    # 30 speakers with one emotion each: a split by speaker order alone easily gets one emotion per split
+    speaker_labels = {f"s{index}": Counter({index % 4: 10}) for index in range(30)}
+    counts = {speaker: 10 for speaker in speaker_labels}
+    balanced = speaker_split(counts, seed=0, speaker_labels=speaker_labels)
+    assert balanced == speaker_split(counts, seed=0, speaker_labels=speaker_labels)
+    for split in ("validation", "test"):
+        emotions = {index % 4 for index in range(30) if balanced[f"s{index}"] == split}
+        assert len(emotions) >= 3, (split, emotions)
+    labels = [index % 4 for index in range(30) for _ in range(10)]
+    speakers = [f"s{index}" for index in range(30) for _ in range(10)]
+    by_clip = assign_splits(speakers, [None] * 300, seed=0, labels=labels)
+    assert {speaker: split for speaker, (split, _) in zip(speakers, by_clip)} == balanced
 
 
 def test_assign_splits_sources():
