@@ -384,3 +384,23 @@ def test_original_layer_gates_start_as_identity_and_keep_the_model_exact():
     with torch.no_grad():
         difference = expanded(audio, attention_mask).logits - source(audio, attention_mask).logits
     assert difference.abs().max() <= 1e-5
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_checkpoint_that_would_run_code_is_refused_unrun(tmp_path):
+    tiny_exhubert().save_pretrained(tmp_path)
+    state = dict(ExHubertForSequenceClassification.from_pretrained(tmp_path).state_dict())
+    marker = tmp_path / "code-ran"
+    state["payload"] = _RunsCodeWhenUnpickled(marker)
+    (tmp_path / "model.safetensors").unlink()
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+        AutoModelForAudioClassification.from_pretrained(tmp_path)
+    assert not marker.exists()
