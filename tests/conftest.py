@@ -22,6 +22,16 @@ def save_tiny_model(folder, stable_layer_norm=True, seed=0):
     return Path(folder)
 
 
+def random_audio(batch=2, samples=4000, seed=0):
+    """Random audio and an attention mask whose last row is padded with zeros after 5/8 of its length."""
+    generator = torch.Generator().manual_seed(seed)
+    audio = torch.randn(batch, samples, generator=generator)
+    attention_mask = torch.ones(batch, samples, dtype=torch.long)
+    attention_mask[-1, samples * 5 // 8 :] = 0
+    audio[-1, samples * 5 // 8 :] = 0.0
+    return audio, attention_mask
+
+
 def run_cli(monkeypatch, *argv) -> int:
     """`exhubert ARGV...` in this process, with the inference commands registered."""
     monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "inference"))))

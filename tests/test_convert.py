@@ -17,6 +17,7 @@ from huggingface_hub.errors import HTTPError
 from safetensors.torch import save_file
 from transformers import HubertConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
 
+from conftest import random_audio
 from exhubert_hf import EXHUBERT_LABELS, ExHubertConfig, ExHubertForSequenceClassification
 from exhubert_hf import convert
 from exhubert_hf.cli import main
@@ -165,15 +166,6 @@ def reference_logits(state: dict, config: dict, audio, attention_mask=None):
     return linear(pooled, "classifier")
 
 
-def random_audio(batch=2, samples=4000, seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    audio = torch.randn(batch, samples, generator=generator)
-    attention_mask = torch.ones(batch, samples, dtype=torch.long)
-    attention_mask[-1, samples * 5 // 8 :] = 0
-    audio[-1, samples * 5 // 8 :] = 0.0
-    return audio, attention_mask
-
-
 def logits_of(model, audio, attention_mask=None):
     with torch.no_grad():
         return model.eval()(audio, attention_mask=attention_mask).logits
@@ -196,7 +188,7 @@ def test_converted_model_computes_what_the_published_semantics_compute(tmp_path,
     destination = convert_official_checkpoint(source, tmp_path / "converted")
     model = ExHubertForSequenceClassification.from_pretrained(destination)
     assert model.config.original_layer_gates and model.config.num_source_layers == 2
-    audio, attention_mask = random_audio()
+    audio, attention_mask = random_audio(seed=1)
     for mask in (None, attention_mask):
         reference = reference_logits(state, config, audio, mask)
         assert (logits_of(model, audio, mask) - reference).abs().max() <= 1e-5
@@ -211,7 +203,7 @@ def test_identity_original_gates_are_dropped_and_the_model_stays_exact(tmp_path)
     model = ExHubertForSequenceClassification.from_pretrained(destination)
     assert not model.config.original_layer_gates
     assert [layer.gate is not None for layer in model.hubert.encoder.layers] == [False, True, False, True]
-    audio, attention_mask = random_audio()
+    audio, attention_mask = random_audio(seed=1)
     assert (logits_of(model, audio, attention_mask) - reference_logits(state, config, audio, attention_mask)).abs().max() <= 1e-5
 
 
@@ -244,7 +236,7 @@ def test_converted_folder_loads_with_remote_code_in_a_process_without_the_packag
     config = published_config()
     state = published_state(config, "weight_g/weight_v", seed=5)
     destination = convert_official_checkpoint(write_published_checkpoint(tmp_path / "published", config, state), tmp_path / "out")
-    audio, attention_mask = random_audio()
+    audio, attention_mask = random_audio(seed=1)
     torch.save((audio, attention_mask), tmp_path / "audio.pt")
     result = subprocess.run([sys.executable, "-c", REMOTE_CODE_CHECK, str(destination)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

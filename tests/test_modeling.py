@@ -19,19 +19,11 @@ from transformers import (
     Wav2Vec2Model,
 )
 
+from conftest import random_audio
 from exhubert_hf import EXHUBERT_LABELS, ExHubertConfig, ExHubertForSequenceClassification, ExHubertModel
 from exhubert_hf.testing import hubert_large_config, tiny_hubert_config
 
 LAYER_KINDS = {"pre-LN (Large)": True, "post-LN (Base)": False}
-
-
-def random_audio(batch=2, samples=4000, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    audio = torch.randn(batch, samples, generator=generator)
-    attention_mask = torch.ones(batch, samples, dtype=torch.long)
-    attention_mask[-1, samples * 5 // 8 :] = 0
-    audio[-1, samples * 5 // 8 :] = 0.0
-    return audio, attention_mask
 
 
 def tiny_source(model_class=HubertForSequenceClassification, stable_layer_norm=True, seed=0, **overrides):
