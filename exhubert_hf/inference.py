@@ -76,6 +76,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 
 from .audio import AUDIO_SUFFIXES, AudioReadError, audio_info, find_audio_files, read_audio
 from .configuration_exhubert import AROUSAL_LEVELS, EXHUBERT_LABELS, VALENCE_LEVELS
+from .export import quantize_int8
 from .modeling_exhubert import default_feature_extractor
 
 # The Hub repository the project publishes its model to; `predict` uses it when no --model is given.
@@ -158,6 +159,8 @@ class EmotionPredictor:
             ExHuBERT one when the folder has none).
         show_progress: a tqdm progress bar over files.
         block_seconds, pool_samples: memory bounds for long files (see the module docstring).
+        int8: run the encoder's linear layers as int8 dynamic quantization (CPU only; the head stays
+            float32). About 2x faster on CPU with the same top class on EMO-DB (docs/benchmarks.md).
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class EmotionPredictor:
         show_progress: bool = True,
         block_seconds: float = BLOCK_SECONDS,
         pool_samples: int = POOL_SAMPLES,
+        int8: bool = False,
     ):
         hop = window if hop is None else hop
         if not (window > 0 and hop > 0):
@@ -180,6 +184,10 @@ class EmotionPredictor:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.feature_extractor = _load(model, revision, feature_extractor)
+        if int8:
+            if self.device.type != "cpu":
+                raise ValueError(f"int8 dynamic quantization runs on the CPU only, not on {self.device}")
+            self.model = quantize_int8(self.model)
         self.model.to(self.device).eval()
         self.sampling_rate = int(self.feature_extractor.sampling_rate)
         self.window, self.hop = float(window), float(hop)
@@ -528,6 +536,9 @@ def _add_common_arguments(parser: argparse.ArgumentParser, model_required: bool)
     parser.add_argument("--hop", type=float, help="window step in seconds (default: the window length)")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default: 8)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    parser.add_argument(
+        "--int8", action="store_true", help="CPU: int8 dynamic quantization of the encoder (about 2x faster, see docs/benchmarks.md)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -589,6 +600,7 @@ def _prepare_run(args, command: str, outputs: list[Path]):
             batch_size=args.batch_size,
             device=args.device,
             show_progress=not args.no_progress,
+            int8=args.int8,
         )
     except (OSError, ValueError) as error:
         return _error(command, f"cannot load the model {args.model!r}: {_short(error)}")

@@ -227,6 +227,20 @@ def test_predict_table_levels_and_overwrite(model_folder, few_files, tmp_path, m
 
 
 @needs_emodb
+def test_int8_prediction_stays_close_to_float32(model_folder, few_files, tmp_path, monkeypatch, emodb_predictions):
+    output = tmp_path / "int8.csv"
+    assert run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--int8", "-o", output, "--no-progress") == 0
+    frame = pd.read_csv(output, keep_default_na=False, na_values={"window": [""]})
+    assert_consistent_probabilities(frame)
+    expected = emodb_predictions[emodb_predictions.file.isin(map(str, few_files))]
+    assert frame.file.tolist() == expected.file.tolist()
+    difference = np.abs(frame[list(EXHUBERT_LABELS)].to_numpy(float) - expected[list(EXHUBERT_LABELS)].to_numpy())
+    assert 0 < difference.max() <= 0.02, "quantized, and close"
+    with pytest.raises(ValueError, match="CPU only"):
+        EmotionPredictor(model_folder, device="meta", int8=True)
+
+
+@needs_emodb
 def test_paths_from_folders_globs_and_manifests(few_files, tmp_path):
     folder = tmp_path / "nested" / "deeper"
     folder.mkdir(parents=True)
