@@ -15,26 +15,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
+from exhubert_hf.audio import SAMPLING_RATE, find_audio_files, read_audio
 from exhubert_hf.export import OnnxAudioClassifier, export_onnx, quantize_int8
+from exhubert_hf.modeling_exhubert import default_feature_extractor
 from exhubert_hf.testing import hubert_large_config
 from timing import describe_device
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
 
 
-def load_clips(folder: Path, count: int, seconds: float = 3.0) -> list[np.ndarray]:
+def load_clips(folder: Path, count: int, config, seconds: float = 3.0) -> list[np.ndarray]:
+    normalise = default_feature_extractor(config)
     clips = []
-    for path in sorted(folder.glob("*.wav"))[:count]:
-        audio, rate = soundfile.read(path, dtype="float32")
-        if rate != 16000:
-            raise ValueError(f"{path}: expected 16 kHz, got {rate} Hz")
-        audio = audio[: int(seconds * rate)]
-        clips.append((audio - audio.mean()) / np.sqrt(audio.var() + 1e-7))
+    for path in find_audio_files(folder)[:count]:
+        audio = read_audio(path)[: int(seconds * SAMPLING_RATE)]
+        clips.append(normalise(audio, sampling_rate=SAMPLING_RATE, return_tensors="np").input_values[0])
     return clips
 
 
@@ -53,7 +52,7 @@ def main():
     torch.manual_seed(0)
     model = ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(hubert_large_config()))
     model.eval()
-    clips = load_clips(args.data, args.num_clips)
+    clips = load_clips(args.data, args.num_clips, model.config)
     print(f"device: {describe_device(torch.device('cpu'))}; {len(clips)} EMO-DB clips from {args.data}")
 
     def eager(path_model):

@@ -43,13 +43,17 @@ class AudioInfo:
 
 
 def audio_info(path) -> AudioInfo:
-    """Sample rate, channel count and length of a file, read from its header only."""
+    """Sample rate, channel count and length of a file, read from its header where soundfile can (other
+    formats are decoded). Raises `AudioReadError` like `read_audio`."""
     _check_file(path)
     try:
         info = soundfile.info(str(path))
         return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
     except Exception:
-        signal, sampling_rate = _decode_with_librosa(path, offset=0.0, duration=None)
+        try:
+            signal, sampling_rate = _decode_with_librosa(path, offset=0.0, duration=None)
+        except Exception as error:
+            raise AudioReadError(path, f"not a readable audio file ({error_summary(error)})") from error
         return AudioInfo(sampling_rate, signal.shape[0], signal.shape[1])
 
 
@@ -68,7 +72,7 @@ def read_audio(path, sampling_rate: int = SAMPLING_RATE, offset: float = 0.0, du
         try:
             signal, native_rate = _decode_with_librosa(path, offset, duration)
         except Exception:
-            raise AudioReadError(path, f"not a readable audio file ({_short(soundfile_error)})") from soundfile_error
+            raise AudioReadError(path, f"not a readable audio file ({error_summary(soundfile_error)})") from soundfile_error
     if signal.shape[1] == 0:
         where = "" if offset == 0 and duration is None else f" in the requested segment (offset {offset} s)"
         raise AudioReadError(path, f"contains no audio samples{where}")
@@ -108,17 +112,19 @@ def _decode_with_librosa(path, offset: float, duration: float | None) -> tuple[n
     return np.atleast_2d(signal), int(native_rate)
 
 
-def _short(error: Exception) -> str:
+def error_summary(error: Exception) -> str:
+    """The last line of an exception's message (decoders and loaders put the cause there), for one-line reports."""
     message = str(error).strip().splitlines()
     return message[-1] if message else type(error).__name__
 
 
-def find_audio_files(folder, suffixes=AUDIO_SUFFIXES) -> list[Path]:
-    """Audio files under `folder` (recursively), sorted, by suffix (case-insensitive)."""
+def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True) -> list[Path]:
+    """Audio files in `folder` (and its subfolders if `recursive`), sorted, by suffix (case-insensitive)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
-    return sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in suffixes)
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(path for path in candidates if path.is_file() and path.suffix.lower() in suffixes)
 
 
-__all__ = ["AUDIO_SUFFIXES", "SAMPLING_RATE", "AudioInfo", "AudioReadError", "audio_info", "find_audio_files", "read_audio"]
+__all__ = ["AUDIO_SUFFIXES", "SAMPLING_RATE", "AudioInfo", "AudioReadError", "audio_info", "error_summary", "find_audio_files", "read_audio"]

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .modeling_exhubert import receptive_field
+
 ONNX_OPSET = 18
 
 
@@ -65,7 +67,7 @@ def export_onnx(model: nn.Module, path, with_attention_mask: bool = False, overw
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = _LogitsOnly(copy.deepcopy(model).to("cpu", torch.float32), with_attention_mask).eval()
     # The minimum length keeps every convolution of the feature encoder at one output frame or more.
-    samples = torch.export.Dim("samples", min=_shortest_input(model.config))
+    samples = torch.export.Dim("samples", min=receptive_field(model.config))
     batch = torch.export.Dim("batch")
     example = torch.zeros(2, 16000)
     inputs, names, dynamic = (example,), ["input_values"], {"input_values": {0: batch, 1: samples}}
@@ -85,13 +87,6 @@ def export_onnx(model: nn.Module, path, with_attention_mask: bool = False, overw
         verbose=False,
     )
     return path
-
-
-def _shortest_input(config) -> int:
-    length = 1
-    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
-        length = (length - 1) * stride + kernel
-    return length
 
 
 class OnnxAudioClassifier:

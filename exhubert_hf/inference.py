@@ -74,10 +74,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, PreTrainedModel
 
-from .audio import AUDIO_SUFFIXES, AudioReadError, audio_info, find_audio_files, read_audio
+from .audio import AUDIO_SUFFIXES, AudioReadError, audio_info, error_summary, find_audio_files, read_audio
 from .configuration_exhubert import AROUSAL_LEVELS, EXHUBERT_LABELS, VALENCE_LEVELS
 from .export import quantize_int8
-from .modeling_exhubert import default_feature_extractor
+from .modeling_exhubert import default_feature_extractor, receptive_field
 
 # The Hub repository the project publishes its model to; `predict` uses it when no --model is given.
 DEFAULT_MODEL = "exhubert-hf/exhubert-large"
@@ -101,15 +101,6 @@ def window_bounds(num_samples: int, window: int, hop: int) -> Iterator[tuple[int
         start += hop
         if end >= num_samples or start >= num_samples:
             return
-
-
-def receptive_field(config) -> int:
-    """Samples the convolutional feature encoder needs for one output frame."""
-    field_, jump = 1, 1
-    for kernel, stride in zip(getattr(config, "conv_kernel", ()), getattr(config, "conv_stride", ())):
-        field_ += (kernel - 1) * jump
-        jump *= stride
-    return field_
 
 
 @dataclass
@@ -227,7 +218,7 @@ class EmotionPredictor:
         return self._prediction_frame(states)
 
     def predict_folder(self, folder, recursive: bool = True) -> pd.DataFrame:
-        return self.predict_files(_folder_files(folder, recursive))
+        return self.predict_files(find_audio_files(folder, recursive=recursive))
 
     # ------------------------------------------------------------------ embeddings
 
@@ -252,7 +243,7 @@ class EmotionPredictor:
         return Embeddings([state.name for state in good], vectors, failed, layer)
 
     def embed_folder(self, folder, layer: int = -1, recursive: bool = True) -> Embeddings:
-        return self.embed_files(_folder_files(folder, recursive), layer)
+        return self.embed_files(find_audio_files(folder, recursive=recursive), layer)
 
     # ------------------------------------------------------------------ machinery
 
@@ -280,12 +271,7 @@ class EmotionPredictor:
     def _file_windows(self, path: str, state: _FileState) -> Iterator[tuple[int, int, int, np.ndarray]]:
         """The windows of a file, read whole when short and block by block when long."""
         rate = self.sampling_rate
-        try:
-            info = audio_info(path)
-        except AudioReadError:
-            raise
-        except Exception as error:  # audio_info's fallback decoder raises its own error types
-            raise AudioReadError(path, f"not a readable audio file ({_short(error)})") from error
+        info = audio_info(path)
         estimated = math.ceil(info.num_frames * rate / info.sampling_rate) if info.sampling_rate else 0
         if estimated <= self.block_samples:
             signal = read_audio(path, rate)
@@ -460,20 +446,6 @@ def _load(model, revision, feature_extractor):
     return loaded, feature_extractor
 
 
-def _folder_files(folder, recursive: bool) -> list[Path]:
-    if recursive:
-        return find_audio_files(folder)
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{folder} is not a folder")
-    return sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES)
-
-
-def _short(error: Exception) -> str:
-    message = str(error).strip().splitlines()
-    return message[-1] if message else type(error).__name__
-
-
 # ---------------------------------------------------------------------- command line
 
 
@@ -603,7 +575,7 @@ def _prepare_run(args, command: str, outputs: list[Path]):
             int8=args.int8,
         )
     except (OSError, ValueError) as error:
-        return _error(command, f"cannot load the model {args.model!r}: {_short(error)}")
+        return _error(command, f"cannot load the model {args.model!r}: {error_summary(error)}")
     return predictor, files
 
 

@@ -218,6 +218,16 @@ def _parameter_group(name: str, config: ExHubertConfig) -> str:
     return "copies" if config.is_copy(int(layer.group(1))) else "original layers"
 
 
+def receptive_field(config: HubertConfig) -> int:
+    """Samples the convolutional feature encoder needs for one output frame (400 for HuBERT; 1 for a config
+    without a convolutional feature encoder)."""
+    field, jump = 1, 1
+    for kernel, stride in zip(getattr(config, "conv_kernel", ()), getattr(config, "conv_stride", ())):
+        field += (kernel - 1) * jump
+        jump *= stride
+    return field
+
+
 def default_feature_extractor(config: HubertConfig) -> Wav2Vec2FeatureExtractor:
     """The feature extractor HuBERT checkpoints of this kind ship: per-utterance normalisation; attention
     masks only for layer-norm feature encoders (group-norm ones, as in HuBERT Base, were trained on

@@ -253,11 +253,7 @@ class PreparedCorpora:
             _save_dataset(self.dataset, staging)
             for name in (INFO_FILE, SPLITS_FILE):
                 shutil.copy2(self.cache_path / name, staging / name)
-            if output.exists():
-                old = output.parent / f".old-{output.name}-{uuid.uuid4().hex[:8]}"
-                os.replace(output, old)
-                shutil.rmtree(old, ignore_errors=True)
-            os.replace(staging, output)
+            _replace_folder(staging, output)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return output
@@ -267,6 +263,16 @@ def _save_dataset(dataset: DatasetDict, folder: Path) -> None:
     # one shard for empty splits: datasets cannot load a split saved with zero shards
     shards = {split: 1 if len(dataset[split]) == 0 else None for split in dataset}
     dataset.save_to_disk(str(folder), num_shards=shards)
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Publish the complete folder `staging` as `target`: an existing `target` is moved aside first (a
+    rename, so `target` is never half-written) and then deleted."""
+    if target.exists():
+        old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(staging, target)
 
 
 def _non_empty(path: Path) -> bool:
@@ -452,14 +458,10 @@ def prepare_corpora(
     staging = cache_root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         _build(plan, staging, key, seed, show_progress, max(1, int(num_proc)))
-        if final.exists():
-            if not overwrite and _is_complete(final):  # another process finished the same key first
-                shutil.rmtree(staging, ignore_errors=True)
-                return _load(final, from_cache=True)
-            old = cache_root / f".old-{key}-{uuid.uuid4().hex[:8]}"
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(staging, final)
+        if not overwrite and _is_complete(final):  # another process finished the same key first
+            shutil.rmtree(staging, ignore_errors=True)
+            return _load(final, from_cache=True)
+        _replace_folder(staging, final)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -487,12 +489,16 @@ def format_summary(info: dict) -> str:
 
 
 # --- command line ------------------------------------------------------------------------------------
-def _parse_corpus_arguments(values: list[str]) -> dict[str, str]:
+def parse_corpus_entries(entries) -> dict[str, str]:
+    """["emodb=/data/emodb", "manifest:mine=/x.csv"] -> {"emodb": "/data/emodb", "manifest:mine": "/x.csv"};
+    a mapping is taken as it is. Raises CorpusSpecError for malformed or repeated entries."""
+    if isinstance(entries, Mapping):
+        return {str(name): str(root) for name, root in entries.items()}
     corpora = {}
-    for value in values:
-        name, separator, root = value.partition("=")
+    for entry in entries:
+        name, separator, root = str(entry).partition("=")
         if not separator or not name.strip() or not root.strip():
-            raise CorpusSpecError(f"{value!r}: give corpora as NAME=ROOT, e.g. emodb=/data/emodb or manifest:mine=/data/mine.csv")
+            raise CorpusSpecError(f"{entry!r}: give corpora as NAME=ROOT, e.g. emodb=/data/emodb or manifest:mine=/data/mine.csv")
         if name.strip() in corpora:
             raise CorpusSpecError(f"corpus {name.strip()!r} is given twice")
         corpora[name.strip()] = root.strip()
@@ -532,7 +538,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
         return 2
 
     try:
-        corpora = _parse_corpus_arguments(args.corpora)
+        corpora = parse_corpus_entries(args.corpora)
         parse_corpus_specs(corpora)
     except CorpusSpecError as error:
         return fail(error)
@@ -573,6 +579,7 @@ __all__ = [
     "cache_key",
     "default_cache_dir",
     "format_summary",
+    "parse_corpus_entries",
     "parse_corpus_specs",
     "prepare_corpora",
     "prepare_corpus_records",

@@ -803,21 +803,6 @@ def _has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-def parse_corpus_entries(entries) -> dict[str, str]:
-    """["emodb=/data/emodb", "manifest:mine=/x.csv"] -> {"emodb": "/data/emodb", "manifest:mine": "/x.csv"}."""
-    if isinstance(entries, Mapping):
-        return {str(name): str(root) for name, root in entries.items()}
-    corpora = {}
-    for entry in entries:
-        name, separator, root = str(entry).partition("=")
-        if not separator or not name.strip() or not root.strip():
-            raise ValueError(f"{entry!r}: give corpora as NAME=ROOT, e.g. emodb=/data/emodb or manifest:mine=/data/mine.csv")
-        if name.strip() in corpora:
-            raise ValueError(f"corpus {name.strip()!r} is given twice")
-        corpora[name.strip()] = root.strip()
-    return corpora
-
-
 def load_training_data(data_args: DataArguments, training_args=None, show_progress: bool = True):
     """The prepared DatasetDict (train/validation/test) of `data_args`, restricted to `train_corpora`."""
     from datasets import load_from_disk
@@ -827,7 +812,7 @@ def load_training_data(data_args: DataArguments, training_args=None, show_progre
     elif data_args.corpora:
         from contextlib import nullcontext
 
-        from .prepare import prepare_corpora
+        from .prepare import parse_corpus_entries, prepare_corpora
 
         corpora = parse_corpus_entries(data_args.corpora)
         first = training_args.main_process_first(desc="prepare corpora") if training_args is not None else nullcontext()

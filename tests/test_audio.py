@@ -44,6 +44,9 @@ def test_bad_files_raise_audio_read_error_naming_file_and_reason(tmp_path):
         assert raised.value.path == str(tmp_path / name)
         assert reason in raised.value.reason
         assert str(tmp_path / name) in str(raised.value)
+    for name in ("empty.wav", "truncated.wav", "text.wav", "a folder.wav", "missing.wav"):
+        with pytest.raises(AudioReadError, match="not a readable audio file|empty file|not a file|no such file"):
+            audio_info(tmp_path / name)
 
 
 def test_segments_read_only_the_requested_part(tmp_path):

@@ -2,7 +2,6 @@
 the others predicted, exit status 1; nothing to do gives exit status 2; a one-hour file is processed in
 bounded memory."""
 
-import io
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import soundfile
 
 from exhubert_hf import EXHUBERT_LABELS
 from exhubert_hf.inference import EmotionPredictor
+from audio_matrix import bad_files, tone, write_good_files
 from conftest import DATA, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,51 +24,29 @@ EMODB = DATA / "emodb" / "wav"
 GOOD_EMODB = ["03a01Fa.wav", "03a01Nc.wav", "08b02Wa.wav"]
 
 
-def tone(samples, sampling_rate=16000):
-    return (0.3 * np.sin(np.arange(samples) * 2 * np.pi * 220 / sampling_rate)).astype(np.float32)
-
-
-def build_mixed_folder(folder: Path) -> tuple[dict, list]:
-    """Bad files (name -> expected words in the reason) and good files (names, relative to `folder`)."""
+def build_mixed_folder(folder: Path) -> tuple[dict, list, dict]:
+    """Bad files (name -> expected words in the reason), good files (names relative to `folder`) and the
+    durations of the generated good ones: the shared bad-input matrix plus random bytes, a nested folder
+    with spaces and non-ASCII characters, and real EMO-DB clips."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "empty.wav").write_bytes(b"")
-    header = io.BytesIO()
-    soundfile.write(header, tone(16000), 16000, format="WAV", subtype="PCM_16")
-    (folder / "truncated header.wav").write_bytes(header.getvalue()[:30])
+    durations = write_good_files(folder)
+    bad = {name: reason for name, reason in bad_files(folder).items() if (folder / name).is_file()}
     (folder / "random bytes.wav").write_bytes(np.random.default_rng(0).bytes(5000))
-    with_nan = tone(16000)
-    with_nan[100] = np.nan
-    soundfile.write(folder / "nan.wav", with_nan, 16000, subtype="FLOAT")
-    bad = {
-        "empty.wav": "empty file",
-        "truncated header.wav": "not a readable audio file",
-        "random bytes.wav": "not a readable audio file",
-        "nan.wav": "NaN",
-    }
-    soundfile.write(folder / "one sample.wav", tone(1), 16000)
-    soundfile.write(folder / "ten ms.wav", tone(160), 16000)
-    soundfile.write(folder / "rate 8k.wav", tone(8000, 8000), 8000)
-    soundfile.write(folder / "stereo 48k.wav", np.stack([tone(48000, 48000), -tone(48000, 48000)], axis=1) * 0.5, 48000)
-    soundfile.write(folder / "pcm24.wav", tone(16000), 16000, subtype="PCM_24")
-    soundfile.write(folder / "float.wav", tone(16000), 16000, subtype="FLOAT")
-    soundfile.write(folder / "clip.flac", tone(16000), 16000)
-    soundfile.write(folder / "clip.ogg", tone(16000), 16000, format="OGG", subtype="VORBIS")
+    bad["random bytes.wav"] = "not a readable audio file"
     (folder / "späces ünd ñames").mkdir()
-    soundfile.write(folder / "späces ünd ñames" / "äudio 声.wav", tone(20000), 16000)
-    good = [
-        "one sample.wav", "ten ms.wav", "rate 8k.wav", "stereo 48k.wav", "pcm24.wav", "float.wav", "clip.flac",
-        "clip.ogg", "späces ünd ñames/äudio 声.wav",
-    ]
+    soundfile.write(folder / "späces ünd ñames" / "äudio 声.wav", tone(16000, seconds=1.25), 16000)
+    durations["späces ünd ñames/äudio 声.wav"] = 1.25
+    good = list(durations)
     for name in GOOD_EMODB:
         if (EMODB / name).is_file():
             (folder / name).write_bytes((EMODB / name).read_bytes())
             good.append(name)
-    return bad, good
+    return bad, good, durations
 
 
 def test_bad_files_are_reported_and_the_others_predicted(model_folder, tmp_path, monkeypatch, capsys):
     folder = tmp_path / "mixed"
-    bad, good = build_mixed_folder(folder)
+    bad, good, expected_durations = build_mixed_folder(folder)
     output = tmp_path / "predictions.csv"
     status = run_cli(monkeypatch, "predict", folder, "--model", model_folder, "--output", output, "--no-progress")
     assert status == 1
@@ -91,13 +69,13 @@ def test_bad_files_are_reported_and_the_others_predicted(model_folder, tmp_path,
     assert np.isfinite(probabilities).all() and np.abs(probabilities.sum(axis=1) - 1).max() <= 1e-5
     durations = predicted.end.to_dict()
     assert durations[str(folder / "one sample.wav")] == pytest.approx(1 / 16000)
-    assert durations[str(folder / "ten ms.wav")] == pytest.approx(0.01)
-    assert durations[str(folder / "stereo 48k.wav")] == pytest.approx(1.0, abs=1e-3)
-    assert durations[str(folder / "rate 8k.wav")] == pytest.approx(1.0, abs=1e-3)
+    assert durations[str(folder / "10 ms.wav")] == pytest.approx(0.01)
+    for name, duration in expected_durations.items():
+        assert durations[str(folder / name)] == pytest.approx(duration, abs=1e-3), name
 
 
 def test_the_api_never_raises_for_bad_files(model_folder, tmp_path):
-    bad, good = build_mixed_folder(tmp_path / "mixed")
+    bad, good, _ = build_mixed_folder(tmp_path / "mixed")
     paths = [tmp_path / "mixed" / name for name in [*bad, *good]] + [tmp_path / "does not exist.wav", tmp_path]
     frame = EmotionPredictor(model_folder, show_progress=False).predict_files(paths)
     errors = frame[frame.level == "file"].set_index("file").error
