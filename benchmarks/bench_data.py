@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader
 from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
-from exhubert_hf.collator import AudioCollator
+from exhubert_hf.data.collator import AudioCollator
 from exhubert_hf.modeling_exhubert import default_feature_extractor
-from exhubert_hf.prepare import prepare_corpora
-from exhubert_hf.sampler import RoundRobinBatchSampler
+from exhubert_hf.data.prepare import prepare_corpora
+from exhubert_hf.data.sampler import RoundRobinBatchSampler
 from exhubert_hf.testing import hubert_large_config
 from timing import describe_device
 

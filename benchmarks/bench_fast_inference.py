@@ -19,8 +19,9 @@ import torch
 from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
-from exhubert_hf.audio import SAMPLING_RATE, find_audio_files, read_audio
-from exhubert_hf.export import OnnxAudioClassifier, export_onnx, quantize_int8
+from exhubert_hf.configuration_exhubert import SAMPLING_RATE
+from exhubert_hf.data.audio import find_audio_files, read_audio
+from exhubert_hf.inference.export import OnnxAudioClassifier, export_onnx, quantize_int8
 from exhubert_hf.modeling_exhubert import default_feature_extractor
 from exhubert_hf.testing import hubert_large_config
 from timing import describe_device

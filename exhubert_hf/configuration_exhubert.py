@@ -7,6 +7,9 @@ Self-contained on purpose: `save_pretrained` copies this file into every checkpo
 from huggingface_hub.dataclasses import strict
 from transformers import HubertConfig
 
+# Every HuBERT, and so every ExHuBERT, takes 16 kHz mono audio: the one home of this number in the package.
+SAMPLING_RATE = 16000
+
 AROUSAL_LEVELS = ("low", "high")
 VALENCE_LEVELS = ("negative", "neutral", "positive")
 # Class index = 3 * arousal index + valence index: the order of the published ExHuBERT head.
@@ -121,4 +124,4 @@ class ExHubertConfig(HubertConfig):
         return layer_index % (1 + self.num_copies_per_layer) != 0
 
 
-__all__ = ["ExHubertConfig", "EXHUBERT_LABELS", "AROUSAL_LEVELS", "VALENCE_LEVELS", "emotion_class"]
+__all__ = ["AROUSAL_LEVELS", "EXHUBERT_LABELS", "SAMPLING_RATE", "VALENCE_LEVELS", "ExHubertConfig", "emotion_class"]

@@ -6,6 +6,7 @@ HuBERT. Self-contained on purpose: `save_pretrained` copies this file and
 `configuration_exhubert.py` into every checkpoint for `trust_remote_code=True`.
 """
 
+import copy
 import os
 import re
 from functools import partial
@@ -28,11 +29,10 @@ from transformers.models.hubert.modeling_hubert import (
     HubertEncoderStableLayerNorm,
     HubertFeatureEncoder,
     HubertFeatureProjection,
-    HubertPositionalConvEmbedding,
     HubertPreTrainedModel,
 )
 
-from .configuration_exhubert import EXHUBERT_LABELS, ExHubertConfig
+from .configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig
 
 FEATURE_EXTRACTOR_FILE = "preprocessor_config.json"
 _LAYER_KEY = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
@@ -83,27 +83,31 @@ class ExHubertEncoderLayerStableLayerNorm(_BlockExpansionMixin, HubertEncoderLay
     """Pre-LN block (HuBERT Large / XLarge)."""
 
 
-def _init_expanded_encoder(encoder: nn.Module, config: ExHubertConfig, layer_class: type) -> None:
-    # HubertEncoder.__init__ would build num_hidden_layers plain layers only for us to replace them.
-    nn.Module.__init__(encoder)
-    encoder.config = config
-    encoder.pos_conv_embed = HubertPositionalConvEmbedding(config)
-    encoder.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-    encoder.dropout = nn.Dropout(config.hidden_dropout)
-    encoder.layers = nn.ModuleList(
-        layer_class(config, is_copy=config.is_copy(index)) for index in range(config.num_hidden_layers)
-    )
-    encoder.gradient_checkpointing = False
+def _without_layers(config: ExHubertConfig) -> ExHubertConfig:
+    """A shallow copy of `config` with no encoder layers: transformers' encoder constructor builds everything
+    but the layers from it (whatever attributes a future version adds), and we add the expanded layers."""
+    empty = copy.copy(config)
+    empty.num_hidden_layers = 0
+    return empty
 
 
 class ExHubertEncoder(HubertEncoder):
     def __init__(self, config: ExHubertConfig):
-        _init_expanded_encoder(self, config, ExHubertEncoderLayer)
+        super().__init__(_without_layers(config))
+        self.config = config
+        self.layers = nn.ModuleList(
+            ExHubertEncoderLayer(config, is_copy=config.is_copy(index)) for index in range(config.num_hidden_layers)
+        )
 
 
 class ExHubertEncoderStableLayerNorm(HubertEncoderStableLayerNorm):
     def __init__(self, config: ExHubertConfig):
-        _init_expanded_encoder(self, config, ExHubertEncoderLayerStableLayerNorm)
+        super().__init__(_without_layers(config))
+        self.config = config
+        self.layers = nn.ModuleList(
+            ExHubertEncoderLayerStableLayerNorm(config, is_copy=config.is_copy(index))
+            for index in range(config.num_hidden_layers)
+        )
 
 
 class ExHubertPreTrainedModel(HubertPreTrainedModel):
@@ -228,16 +232,18 @@ def receptive_field(config: HubertConfig) -> int:
     return field
 
 
-def default_feature_extractor(config: HubertConfig) -> Wav2Vec2FeatureExtractor:
-    """The feature extractor HuBERT checkpoints of this kind ship: per-utterance normalisation; attention
-    masks only for layer-norm feature encoders (group-norm ones, as in HuBERT Base, were trained on
-    zero-padded batches without them)."""
+def default_feature_extractor(config: HubertConfig, return_attention_mask: bool | None = None) -> Wav2Vec2FeatureExtractor:
+    """The feature extractor HuBERT checkpoints of this kind ship: per-utterance normalisation, zero padding;
+    attention masks (unless `return_attention_mask` says otherwise) only for layer-norm feature encoders
+    (group-norm ones, as in HuBERT Base, were trained on zero-padded batches without them)."""
+    if return_attention_mask is None:
+        return_attention_mask = config.feat_extract_norm == "layer"
     return Wav2Vec2FeatureExtractor(
         feature_size=1,
-        sampling_rate=16000,
+        sampling_rate=SAMPLING_RATE,
         padding_value=0.0,
         do_normalize=True,
-        return_attention_mask=config.feat_extract_norm == "layer",
+        return_attention_mask=return_attention_mask,
     )
 
 
@@ -245,6 +251,9 @@ class ExHubertModel(ExHubertPreTrainedModel, HubertModel):
     """The ExHuBERT encoder: HuBERT's feature encoder and projection, then the expanded transformer."""
 
     def __init__(self, config: ExHubertConfig):
+        # Mirrors HubertModel.__init__ of transformers 5.24 with the expanded encoder (calling it would build and
+        # initialise a second, plain encoder of num_hidden_layers layers first); tests/test_drift.py fails when
+        # transformers changes what that constructor sets.
         ExHubertPreTrainedModel.__init__(self, config)
         self.config = config
         self.feature_extractor = HubertFeatureEncoder(config)
@@ -268,6 +277,7 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
     the cross-entropy loss, so the Trainer works unchanged."""
 
     def __init__(self, config: ExHubertConfig):
+        # Mirrors HubertForSequenceClassification.__init__ of transformers 5.24 (tests/test_drift.py).
         ExHubertPreTrainedModel.__init__(self, config)
         self.hubert = ExHubertModel(config)
         if config.use_weighted_layer_sum:
@@ -282,7 +292,7 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
     def from_hubert(
         cls,
         source,
-        num_copies: int = 1,
+        num_copies_per_layer: int = 1,
         freeze_original_layers: bool = True,
         freeze_feature_encoder: bool = True,
         original_layer_gates: bool = False,
@@ -295,15 +305,15 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
 
         `source` is a `HubertModel`, `HubertForSequenceClassification` or `HubertForCTC`, or a local folder /
         Hub id holding one (`revision` pins a Hub commit). Every encoder layer is followed by
-        `num_copies` copies of itself, each wrapped as `h + gate(copy(h))` with a zero gate, so the result
+        `num_copies_per_layer` copies of itself, each wrapped as `h + gate(copy(h))` with a zero gate, so the result
         computes exactly what the source computes. The source's classification head is kept when it has
         one and `num_labels` / `id2label` do not ask for another (a six-way head with placeholder names
         `LABEL_i` is taken to be the six ExHuBERT classes); otherwise a new head is initialised (the six
         ExHuBERT classes by default).
         """
         source = _load_hubert(source, revision)
-        if num_copies < 1:
-            raise ValueError(f"num_copies must be at least 1, got {num_copies}")
+        if num_copies_per_layer < 1:
+            raise ValueError(f"num_copies_per_layer must be at least 1, got {num_copies_per_layer}")
         source_config = source.config
         keeps_head = isinstance(source, HubertForSequenceClassification) and (
             id2label is None and (num_labels is None or num_labels == source_config.num_labels)
@@ -322,7 +332,7 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
             labels["label2id"] = None
         config = ExHubertConfig.from_hubert_config(
             source_config,
-            num_copies_per_layer=num_copies,
+            num_copies_per_layer=num_copies_per_layer,
             freeze_original_layers=freeze_original_layers,
             freeze_feature_encoder=freeze_feature_encoder,
             original_layer_gates=original_layer_gates,
@@ -335,12 +345,13 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
         return model.train(source.training)
 
 
-def _expanded_layer_weights(layer_weights: torch.Tensor, num_copies: int) -> torch.Tensor:
-    """Weighted-layer-sum logits for the expanded hidden states. At expansion the 1 + num_copies states of
-    a source layer are equal, so giving each the source logit minus log(1 + num_copies) keeps the softmax
-    mass of every source layer, and the weighted sum, unchanged."""
-    per_layer = layer_weights[1:] - torch.log(torch.tensor(1.0 + num_copies, dtype=layer_weights.dtype))
-    return torch.cat([layer_weights[:1], per_layer.repeat_interleave(1 + num_copies)])
+def _expanded_layer_weights(layer_weights: torch.Tensor, num_copies_per_layer: int) -> torch.Tensor:
+    """Weighted-layer-sum logits for the expanded hidden states. At expansion the 1 + num_copies_per_layer
+    states of a source layer are equal, so giving each the source logit minus log(1 + num_copies_per_layer)
+    keeps the softmax mass of every source layer, and the weighted sum, unchanged."""
+    block = 1 + num_copies_per_layer
+    per_layer = layer_weights[1:] - torch.log(torch.tensor(float(block), dtype=layer_weights.dtype))
+    return torch.cat([layer_weights[:1], per_layer.repeat_interleave(block)])
 
 
 def _load_hubert(source, revision):
@@ -407,4 +418,5 @@ __all__ = [
     "ExHubertModel",
     "ExHubertPreTrainedModel",
     "default_feature_extractor",
+    "receptive_field",
 ]

@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers import HubertForSequenceClassification
 
-from exhubert_hf import ExHubertForSequenceClassification, cli
+from exhubert_hf import ExHubertForSequenceClassification
+from exhubert_hf.commands import main as exhubert_main
 from exhubert_hf.testing import tiny_hubert_config
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -33,9 +34,8 @@ def random_audio(batch=2, samples=4000, seed=0):
 
 
 def run_cli(monkeypatch, *argv) -> int:
-    """`exhubert ARGV...` in this process, with the inference commands registered."""
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "inference"))))
-    return cli.main([str(arg) for arg in argv])
+    """`exhubert ARGV...` in this process."""
+    return exhubert_main([str(arg) for arg in argv])
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audio_matrix import GOOD_FILES, TONE_SECONDS, bad_files, tone
-from exhubert_hf.audio import AudioReadError, audio_info, find_audio_files, read_audio
+from exhubert_hf.data.audio import AudioReadError, audio_info, find_audio_files, read_audio
 
 
 @pytest.mark.parametrize("name", GOOD_FILES)

@@ -77,7 +77,7 @@ def test_bad_files_are_reported_and_the_others_predicted(model_folder, tmp_path,
 def test_the_api_never_raises_for_bad_files(model_folder, tmp_path):
     bad, good, _ = build_mixed_folder(tmp_path / "mixed")
     paths = [tmp_path / "mixed" / name for name in [*bad, *good]] + [tmp_path / "does not exist.wav", tmp_path]
-    frame = EmotionPredictor(model_folder, show_progress=False).predict_files(paths)
+    frame = EmotionPredictor(model_folder, show_progress=False).predict_files(paths).to_frame()
     errors = frame[frame.level == "file"].set_index("file").error
     assert errors[str(tmp_path / "does not exist.wav")] == "no such file"
     assert errors[str(tmp_path)] == "not a file"
@@ -105,7 +105,7 @@ def test_a_missing_model_is_exit_status_2(tmp_path, monkeypatch, capsys):
     soundfile.write(tmp_path / "a.wav", tone(16000), 16000)
     status = run_cli(monkeypatch, "predict", tmp_path / "a.wav", "--model", tmp_path / "no-model-here", "--no-progress")
     assert status == 2
-    assert "cannot load the model" in capsys.readouterr().err
+    assert "no-model-here: folder not found" in capsys.readouterr().err
     (tmp_path / "not-a-model").mkdir()
     assert run_cli(monkeypatch, "predict", tmp_path / "a.wav", "--model", tmp_path / "not-a-model", "--no-progress") == 2
 
@@ -129,9 +129,9 @@ HOUR_CHECK = textwrap.dedent(
     folder, path = sys.argv[1], sys.argv[2]
     predictor = EmotionPredictor(folder, window=3.0, batch_size=8, show_progress=False)
     # warm-up: a minute of audio in memory (full batches, the allocator's pools filled)
-    predictor.predict_signal(np.random.default_rng(0).standard_normal(16000 * 60).astype(np.float32), 16000)
+    predictor.predict_signal(np.random.default_rng(0).standard_normal(16000 * 60).astype(np.float32), 16000).to_frame()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    frame = predictor.predict_file(path)
+    frame = predictor.predict_file(path).to_frame()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     windows = frame[frame.level == "window"]
     print(json.dumps({

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from exhubert_hf import ExHubertConfig
-from exhubert_hf.collator import AudioCollator, CollationError
+from exhubert_hf.data.collator import AudioCollator, CollationError
 from exhubert_hf.modeling_exhubert import default_feature_extractor
 
 

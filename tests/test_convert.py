@@ -19,9 +19,9 @@ from transformers import HubertConfig, HubertForSequenceClassification, Wav2Vec2
 
 from conftest import random_audio
 from exhubert_hf import EXHUBERT_LABELS, ExHubertConfig, ExHubertForSequenceClassification
-from exhubert_hf import convert
-from exhubert_hf.cli import main
-from exhubert_hf.convert import convert_official_checkpoint, convert_published_state_dict
+from exhubert_hf.hub import convert
+from exhubert_hf.commands import main
+from exhubert_hf.hub.convert import convert_official_checkpoint, convert_published_state_dict
 from exhubert_hf.testing import hubert_large_config, tiny_hubert_config
 
 POS_CONV = "hubert.encoder.pos_conv_embed.conv."
@@ -386,7 +386,7 @@ def test_an_unreachable_hub_is_a_clear_command_line_error(tmp_path, monkeypatch,
             raise HTTPError("[Errno -2] Name or service not known")
 
     monkeypatch.setattr(convert, "HfApi", UnreachableHubApi)
-    assert main(["convert-official", "amiriparian/ExHuBERT", str(tmp_path / "out")]) == 1
+    assert main(["convert-official", "amiriparian/ExHuBERT", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert "could not reach the Hub to fetch amiriparian/ExHuBERT: [Errno -2] Name or service not known" in error
 
@@ -405,10 +405,10 @@ def test_a_revision_for_a_local_folder_and_a_missing_source_are_clear_errors(tmp
     source = write_published_checkpoint(tmp_path / "published", config, published_state(config))
     with pytest.raises(ValueError, match="a revision pins a Hub commit, but .* is a local folder"):
         convert_official_checkpoint(source, tmp_path / "out", revision="main")
-    with pytest.raises(FileNotFoundError, match="neither a local folder nor a Hub model id"):
+    with pytest.raises(OSError, match="neither a local folder nor a Hub model id"):
         convert_official_checkpoint(tmp_path / "no" / "such" / "folder", tmp_path / "out")
     (source / "pytorch_model.bin").unlink()
-    with pytest.raises(FileNotFoundError, match="has neither model.safetensors nor pytorch_model.bin"):
+    with pytest.raises(OSError, match="has neither model.safetensors nor pytorch_model.bin"):
         convert_official_checkpoint(source, tmp_path / "out")
 
 
@@ -419,7 +419,7 @@ def test_command_line_converts_and_reports_errors(tmp_path, capsys):
     assert main(["convert-official", str(source), str(destination)]) == 0
     assert "original-layer gates: kept" in capsys.readouterr().out
     assert ExHubertForSequenceClassification.from_pretrained(destination).config.original_layer_gates
-    assert main(["convert-official", str(source), str(destination)]) == 1
+    assert main(["convert-official", str(source), str(destination)]) == 2
     error = capsys.readouterr().err
     assert "exhubert convert-official: error:" in error and "--overwrite" in error
     assert main(["convert-official", str(source), str(destination), "--overwrite"]) == 0

@@ -8,9 +8,11 @@ import pytest
 import soundfile
 
 from exhubert_hf.configuration_exhubert import emotion_class
-from exhubert_hf.corpora import CORPORA, ManifestError, esd_split, read_manifest, scan_corpus
-from exhubert_hf.labels import MANIFEST_SECTION, UnknownLabelError, load_label_mapping
-from exhubert_hf.prepare import prepare_corpus_records
+from exhubert_hf.data.corpora import CORPORA, esd_split, scan_corpus
+from exhubert_hf.data.manifest import read_manifest
+from exhubert_hf.data.records import ManifestError
+from exhubert_hf.data.labels import MANIFEST_SECTION, UnknownLabelError, load_label_mapping
+from exhubert_hf.data.plan import plan_corpora
 
 
 def write_wav(path: Path, seconds: float = 0.005, rate: int = 16000) -> Path:
@@ -300,7 +302,7 @@ def test_unknown_labels_in_a_manifest_stop_prepare_before_decoding(tmp_path):
     rows = ["path,label", "a.wav,angry", "b.wav,grumpy", "c.wav,meh", "d.wav,grumpy", "e.wav,grumpy"]
     manifest = touch(tmp_path / "m.csv", "\n".join(rows) + "\n")
     with pytest.raises(UnknownLabelError) as caught:
-        prepare_corpus_records({"manifest:mine": manifest})
+        plan_corpora({"manifest:mine": manifest})
     assert sorted(caught.value.unknown) == [("manifest", "grumpy"), ("manifest", "meh")]
     assert sorted(Path(p).name for p in caught.value.files) == ["b.wav", "c.wav", "d.wav", "e.wav"]
 

@@ -15,20 +15,19 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from transformers import EvalPrediction
 
-from exhubert_hf.evaluation import (
+from exhubert_hf.train.evaluation import (
     UAR_METRIC_SCRIPT,
     compute_metrics,
     confusion_matrix,
     load_uar_metric,
     per_corpus_metrics,
-    plot_confusion_matrix,
-    plot_uar_curves,
     read_results,
     results_table,
     unweighted_average_recall,
     weighted_accuracy,
     write_results,
 )
+from exhubert_hf.train.plots import plot_confusion_matrix, plot_uar_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -7,8 +7,8 @@ from torch import nn
 from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
-from exhubert_hf.cli import main as cli_main
-from exhubert_hf.export import OnnxAudioClassifier, export_onnx, quantize_int8
+from exhubert_hf.commands import main as cli_main
+from exhubert_hf.inference.export import OnnxAudioClassifier, export_onnx, quantize_int8
 from exhubert_hf.modeling_exhubert import ExHubertGate
 from exhubert_hf.testing import tiny_hubert_config
 
@@ -76,7 +76,6 @@ def test_int8_quantizes_every_encoder_linear_including_gates_and_keeps_the_head_
 
 
 def test_export_command_writes_a_model_that_onnxruntime_runs(trained_looking_model, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("exhubert_hf.cli.SUBCOMMAND_MODULES", ("export",))
     trained_looking_model.save_pretrained(tmp_path / "model")
     output = tmp_path / "exported" / "model.onnx"
     assert cli_main(["export", str(tmp_path / "model"), str(output)]) == 0

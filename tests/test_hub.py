@@ -17,9 +17,11 @@ from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
 from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForAudioClassification, HubertForSequenceClassification
 
-from exhubert_hf import ExHubertForSequenceClassification, cli
-from exhubert_hf.hub import FolderRefused, check_folder, pull_from_hub, push_to_hub
-from exhubert_hf.model_card import write_model_card
+from exhubert_hf import ExHubertForSequenceClassification
+from exhubert_hf.commands import main as exhubert_main
+from exhubert_hf.hub.pull import pull_from_hub
+from exhubert_hf.hub.push import FolderRefused, check_folder, push_to_hub
+from exhubert_hf.hub.model_card import write_model_card
 from exhubert_hf.testing import tiny_hubert_config
 
 MODEL_FILES = ["README.md", "config.json", "configuration_exhubert.py", "model.safetensors", "modeling_exhubert.py", "preprocessor_config.json"]
@@ -32,8 +34,7 @@ def fake_token() -> str:
 
 
 def run_cli(monkeypatch, *argv) -> int:
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "hub"))))
-    return cli.main([str(arg) for arg in argv])
+    return exhubert_main([str(arg) for arg in argv])
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_incomplete_or_broken_folders_are_refused(model_folder, monkeypatch, cap
 def test_remote_code_that_does_not_match_the_weights_is_refused(model_folder, no_network):
     modeling = model_folder / "modeling_exhubert.py"
     modeling.write_text(modeling.read_text().replace("self.projector = nn.Linear", "self.extra = nn.Linear(1, 1)\n        self.projector = nn.Linear"))
-    with pytest.raises(FolderRefused, match="remote code builds other parameters"):
+    with pytest.raises(FolderRefused, match="modeling_exhubert.py differ from this exhubert-hf's own files"):
         check_folder(model_folder)
 
 
@@ -231,19 +232,8 @@ def build_hub_cache(cache: Path, repo_id: str, folder: Path, commit: str, branch
     return snapshot
 
 
-PULL_CLI = textwrap.dedent(
-    """
-    import sys
-    from exhubert_hf import cli
-    if "hub" not in cli.SUBCOMMAND_MODULES:  # until the lead wires the module in
-        cli.SUBCOMMAND_MODULES = (*cli.SUBCOMMAND_MODULES, "hub")
-    sys.exit(cli.main(sys.argv[1:]))
-    """
-)
-
-
 def pull_offline(cache: Path, *arguments) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "exhubert_hf.cli"] if "hub" in cli.SUBCOMMAND_MODULES else [sys.executable, "-c", PULL_CLI]
+    command = [sys.executable, "-m", "exhubert_hf"]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HUB_DISABLE_TELEMETRY": "1"}
     return subprocess.run([*command, "pull", *arguments], capture_output=True, text=True, env=environment)
 
@@ -277,9 +267,9 @@ def test_pull_works_offline_from_the_hub_cache(saved_model, tmp_path):
         assert all(torch.equal(tensor, expected[key]) for key, tensor in loaded.state_dict().items())
 
 
-def test_pull_of_something_not_cached_fails_offline_with_exit_status_1(tmp_path):
+def test_pull_of_something_not_cached_fails_offline_with_exit_status_2(tmp_path):
     result = pull_offline(tmp_path / "empty-cache", "org/missing")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "org/missing is not available (HF_HUB_OFFLINE is set" in result.stderr
 
 
@@ -299,7 +289,7 @@ def test_pull_in_process_with_offline_constants(saved_model, tmp_path, monkeypat
 def test_pull_online_resolves_the_revision_before_downloading_into_a_local_dir(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from exhubert_hf import hub
+    from exhubert_hf.hub import pull as hub
 
     calls = []
 

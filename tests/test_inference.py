@@ -18,9 +18,10 @@ import soundfile
 import torch
 from transformers import pipeline
 
-from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification, cli
-from exhubert_hf.audio import audio_info, find_audio_files
-from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, receptive_field, window_bounds
+from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification
+from exhubert_hf.data.audio import audio_info, find_audio_files
+from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, window_bounds
+from exhubert_hf.modeling_exhubert import receptive_field
 from conftest import DATA, run_cli, save_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -50,7 +51,7 @@ def predictor(model_folder):
 
 @pytest.fixture(scope="module")
 def emodb_predictions(predictor):
-    return predictor.predict_folder(EMODB)
+    return predictor.predict_folder(EMODB).to_frame()
 
 
 def assert_consistent_probabilities(frame, tolerance=1e-5):
@@ -110,7 +111,7 @@ def test_window_rule_covers_the_signal_and_ends_with_a_shorter_window():
 def test_long_file_window_counts(model_folder, tmp_path, seconds, hop, expected):
     path = write_tone(tmp_path / "long.wav", seconds)
     predictor = EmotionPredictor(model_folder, window=3.0, hop=hop, batch_size=16, show_progress=False, block_seconds=20)
-    frame = predictor.predict_file(path)
+    frame = predictor.predict_file(path).to_frame()
     windows = frame[frame.level == "window"]
     assert len(windows) == expected
     np.testing.assert_allclose(windows.start, hop * np.arange(expected))
@@ -119,7 +120,7 @@ def test_long_file_window_counts(model_folder, tmp_path, seconds, hop, expected)
     assert windows.end.iloc[-1] - windows.start.iloc[-1] == pytest.approx(min(3.0, last_length))
     assert_consistent_probabilities(frame)
     # Reading in 20 s blocks gives what one in-memory signal gives.
-    whole = predictor.predict_signal(soundfile.read(path, dtype="float32")[0], 16000)
+    whole = predictor.predict_signal(soundfile.read(path, dtype="float32")[0], 16000).to_frame()
     np.testing.assert_allclose(
         whole[list(EXHUBERT_LABELS)].to_numpy(), frame[list(EXHUBERT_LABELS)].to_numpy(), atol=1e-5
     )
@@ -131,7 +132,7 @@ def test_results_do_not_depend_on_the_batch(model_folder, group_norm_model_folde
     folder = model_folder if norm == "layer" else group_norm_model_folder
     files = find_audio_files(EMODB)[::45]
     frames = [
-        EmotionPredictor(folder, batch_size=batch_size, show_progress=False).predict_files(files) for batch_size in (1, 7)
+        EmotionPredictor(folder, batch_size=batch_size, show_progress=False).predict_files(files).to_frame() for batch_size in (1, 7)
     ]
     np.testing.assert_allclose(
         frames[0][list(EXHUBERT_LABELS)].to_numpy(), frames[1][list(EXHUBERT_LABELS)].to_numpy(), atol=1e-5
@@ -144,7 +145,7 @@ def test_a_short_clip_gets_what_the_pipeline_gives(model_folder):
     scores = {item["label"]: item["score"] for item in classifier(clip, top_k=None)}
     assert sorted(scores) == sorted(EXHUBERT_LABELS)
     assert abs(sum(scores.values()) - 1) <= 1e-5
-    frame = EmotionPredictor(model_folder, show_progress=False).predict_signal(clip, 16000)
+    frame = EmotionPredictor(model_folder, show_progress=False).predict_signal(clip, 16000).to_frame()
     assert list(frame.level) == ["file", "window"]
     for label in EXHUBERT_LABELS:
         assert frame[label].iloc[0] == pytest.approx(scores[label], abs=1e-5)
@@ -158,7 +159,7 @@ def test_models_without_attention_mask_see_windows_zero_padded_to_the_window(gro
     padded = torch.from_numpy(np.pad(normalised, (0, 32000)))[None]
     with torch.no_grad():
         expected = predictor.model(padded).logits.softmax(-1)[0].numpy()
-    frame = predictor.predict_signal(clip, 16000)
+    frame = predictor.predict_signal(clip, 16000).to_frame()
     np.testing.assert_allclose(frame[list(EXHUBERT_LABELS)].iloc[0].to_numpy(float), expected, atol=1e-5)
 
 
@@ -166,7 +167,7 @@ def test_models_without_attention_mask_see_windows_zero_padded_to_the_window(gro
 def test_signals_shorter_than_the_receptive_field_are_padded(predictor, samples):
     assert receptive_field(predictor.model.config) == 1 + 9 + 7 * 8 + 4 * 64  # 322 samples
     signal = np.random.default_rng(samples).standard_normal(samples).astype(np.float32)
-    frame = predictor.predict_signal(signal, 16000)
+    frame = predictor.predict_signal(signal, 16000).to_frame()
     assert len(frame) == 2
     assert frame.end.iloc[0] == pytest.approx(samples / 16000)
     assert_consistent_probabilities(frame)
@@ -174,16 +175,16 @@ def test_signals_shorter_than_the_receptive_field_are_padded(predictor, samples)
 
 def test_signals_at_other_rates_and_with_channels(predictor):
     stereo = np.random.default_rng(0).standard_normal((2, 44100)).astype(np.float32)
-    frame = predictor.predict_signal(stereo, 44100)
+    frame = predictor.predict_signal(stereo, 44100).to_frame()
     assert frame.end.iloc[0] == pytest.approx(1.0, abs=1e-3)
     assert_consistent_probabilities(frame)
     with pytest.raises(ValueError, match="NaN"):
-        predictor.predict_signal(np.array([0.0, np.nan], np.float32), 16000)
+        predictor.predict_signal(np.array([0.0, np.nan], np.float32), 16000).to_frame()
 
 
 def test_a_model_instance_is_accepted(model_folder):
     model = ExHubertForSequenceClassification.from_pretrained(model_folder)
-    frame = EmotionPredictor(model, show_progress=False).predict_signal(np.ones(8000, np.float32), 16000)
+    frame = EmotionPredictor(model, show_progress=False).predict_signal(np.ones(8000, np.float32), 16000).to_frame()
     assert_consistent_probabilities(frame)
 
 
@@ -257,23 +258,9 @@ def test_paths_from_folders_globs_and_manifests(few_files, tmp_path):
     assert notes == [f"no files match {tmp_path / '*.nothing'}"]
 
 
-SUBPROCESS_CLI = textwrap.dedent(
-    """
-    import sys
-    from exhubert_hf import cli
-    if "inference" not in cli.SUBCOMMAND_MODULES:  # until the lead wires the module in
-        cli.SUBCOMMAND_MODULES = (*cli.SUBCOMMAND_MODULES, "inference")
-    sys.exit(cli.main(sys.argv[1:]))
-    """
-)
-
-
 @needs_emodb
 def test_predict_in_a_subprocess_through_the_cli_entry_point(model_folder, few_files, tmp_path):
-    if "inference" in cli.SUBCOMMAND_MODULES:
-        command = [sys.executable, "-m", "exhubert_hf.cli"]
-    else:
-        command = [sys.executable, "-c", SUBPROCESS_CLI]
+    command = [sys.executable, "-m", "exhubert_hf"]
     arguments = ["predict", *map(str, few_files[:3]), "--model", str(model_folder), "--format", "jsonl", "--no-progress"]
     result = subprocess.run(command + arguments, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr

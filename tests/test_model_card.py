@@ -13,8 +13,9 @@ import yaml
 from huggingface_hub import ModelCard
 from transformers import HubertForSequenceClassification
 
-from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification, cli
-from exhubert_hf.model_card import TAGS, load_template, render_model_card, write_model_card
+from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification
+from exhubert_hf.commands import main as exhubert_main
+from exhubert_hf.hub.model_card import TAGS, load_template, render_model_card, write_model_card
 from exhubert_hf.testing import tiny_hubert_config
 
 RESULTS = {
@@ -127,18 +128,17 @@ def test_only_one_template_exists():
     repository = Path(__file__).resolve().parents[1]
     assert load_template().startswith("---\n{{ card_data }}\n---\n")
     pointer = (repository / "model_card" / "README.md").read_text()
-    assert "exhubert_hf/templates/model_card.md" in pointer and "{{" not in pointer
+    assert "exhubert_hf/hub/templates/model_card.md" in pointer and "{{" not in pointer
 
 
 def test_model_card_command(model_folder, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(dict.fromkeys((*cli.SUBCOMMAND_MODULES, "model_card"))))
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "config.json").write_bytes((model_folder / "config.json").read_bytes())
     (tmp_path / "results.json").write_text(json.dumps(RESULTS))
     arguments = ["model-card", str(folder), "--results", str(tmp_path / "results.json"), "--repo-id", "org/x"]
-    assert cli.main(arguments) == 0
+    assert exhubert_main(arguments) == 0
     assert len(front_matter((folder / "README.md").read_text())["model-index"][0]["results"]) == 3
-    assert cli.main(arguments) == 2
+    assert exhubert_main(arguments) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert cli.main([*arguments, "--overwrite"]) == 0
+    assert exhubert_main([*arguments, "--overwrite"]) == 0

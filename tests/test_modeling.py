@@ -42,7 +42,7 @@ def tiny_exhubert(seed=0, **overrides):
 @pytest.mark.parametrize("source_class", [HubertForSequenceClassification, HubertModel, HubertForCTC])
 def test_expanded_model_computes_what_its_source_computes(layer_kind, num_copies, masked, source_class):
     source = tiny_source(source_class, LAYER_KINDS[layer_kind])
-    expanded = ExHubertForSequenceClassification.from_hubert(source, num_copies=num_copies).eval()
+    expanded = ExHubertForSequenceClassification.from_hubert(source, num_copies_per_layer=num_copies).eval()
     audio, attention_mask = random_audio()
     mask = attention_mask if masked else None
     with torch.no_grad():
@@ -63,7 +63,7 @@ def test_expansion_keeps_a_weighted_layer_sum_head_exact():
     source = tiny_source(use_weighted_layer_sum=True)
     with torch.no_grad():
         source.layer_weights.normal_()
-    expanded = ExHubertForSequenceClassification.from_hubert(source, num_copies=2).eval()
+    expanded = ExHubertForSequenceClassification.from_hubert(source, num_copies_per_layer=2).eval()
     audio, attention_mask = random_audio()
     with torch.no_grad():
         difference = expanded(audio, attention_mask=attention_mask).logits - source(audio, attention_mask).logits
@@ -72,7 +72,7 @@ def test_expansion_keeps_a_weighted_layer_sum_head_exact():
 
 def test_expanded_layers_are_ordered_original_then_copies_with_zero_gates():
     source = tiny_source()
-    expanded = ExHubertForSequenceClassification.from_hubert(source, num_copies=2)
+    expanded = ExHubertForSequenceClassification.from_hubert(source, num_copies_per_layer=2)
     layers = expanded.hubert.encoder.layers
     assert [layer.is_copy for layer in layers] == [False, True, True, False, True, True]
     for index, layer in enumerate(layers):
@@ -329,8 +329,8 @@ def test_expanding_a_folder_that_is_not_hubert_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("num_copies", [0, -1])
 def test_fewer_than_one_copy_is_a_clear_error(num_copies):
-    with pytest.raises(ValueError, match="num_copies must be at least 1"):
-        ExHubertForSequenceClassification.from_hubert(tiny_source(), num_copies=num_copies)
+    with pytest.raises(ValueError, match="num_copies_per_layer must be at least 1"):
+        ExHubertForSequenceClassification.from_hubert(tiny_source(), num_copies_per_layer=num_copies)
 
 
 def test_weights_with_another_layer_count_than_the_config_are_a_clear_error(tmp_path):

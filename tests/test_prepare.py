@@ -12,17 +12,14 @@ import numpy as np
 import pytest
 
 from audio_matrix import bad_files, write_good_files
-from exhubert_hf import cli
-from exhubert_hf.audio import audio_info
+from exhubert_hf.commands import main as exhubert_main
+from exhubert_hf.data.audio import audio_info
 from exhubert_hf.configuration_exhubert import EXHUBERT_LABELS, emotion_class
-from exhubert_hf.prepare import (
-    CorpusSpecError,
-    cache_key,
-    prepare_corpora,
-    prepare_corpus_records,
-)
-from exhubert_hf.schema import SPLITS, prepared_features
-from exhubert_hf.splits import assign_splits, random_split, speaker_split
+from exhubert_hf.data.cache import cache_key
+from exhubert_hf.data.plan import CorpusSpecError, plan_corpora
+from exhubert_hf.data.prepare import prepare_corpora
+from exhubert_hf.data.schema import SPLITS, prepared_features
+from exhubert_hf.data.splits import assign_splits, random_split, speaker_split
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EMODB = DATA / "emodb"
@@ -148,9 +145,9 @@ def test_split_assignment_is_recorded(prepared):
 
 @needs_data
 def test_records_without_decoding_match_the_dataset(prepared):
-    plan = prepare_corpus_records(prepared["corpora"], seed=0)
+    plan = plan_corpora(prepared["corpora"], seed=0)
     assert {r.path: r.split for r in plan.records} == prepared["second"].split_assignment
-    other = prepare_corpus_records(prepared["corpora"], seed=1)
+    other = plan_corpora(prepared["corpora"], seed=1)
     assert {r.path: r.split for r in other.records} != prepared["second"].split_assignment
     assert cache_key(plan, 0) != cache_key(other, 1)
 
@@ -255,7 +252,7 @@ def test_changed_files_invalidate_the_cache(broken_emodb, tmp_path):
 def test_interrupted_cache_write_is_not_picked_up(broken_emodb, tmp_path, monkeypatch):
     root, good, _ = broken_emodb
     cache = tmp_path / "cache"
-    import exhubert_hf.prepare as prepare_module
+    import exhubert_hf.data.build as prepare_module
 
     real_read_audio = prepare_module.read_audio
     calls = {"n": 0}
@@ -272,7 +269,7 @@ def test_interrupted_cache_write_is_not_picked_up(broken_emodb, tmp_path, monkey
     monkeypatch.setattr(prepare_module, "read_audio", real_read_audio)
     assert [p.name for p in cache.iterdir()] == []  # nothing left behind, nothing complete
 
-    key = cache_key(prepare_corpus_records({"emodb": root}), 0)
+    key = cache_key(plan_corpora({"emodb": root}), 0)
     (cache / f".tmp-{key}-999999999-deadbeef" / "dataset").mkdir(parents=True)  # a killed process's leftovers
     (cache / key / "dataset").mkdir(parents=True)  # a half-written entry (cannot happen by rename, but still)
     result = prepare_corpora({"emodb": root}, cache_dir=cache, show_progress=False)
@@ -284,16 +281,15 @@ def test_interrupted_cache_write_is_not_picked_up(broken_emodb, tmp_path, monkey
 
 def test_unknown_corpus_and_missing_root(tmp_path):
     with pytest.raises(CorpusSpecError, match="unknown corpus"):
-        prepare_corpus_records({"emodbx": tmp_path})
+        plan_corpora({"emodbx": tmp_path})
     with pytest.raises(CorpusSpecError, match="not an existing folder"):
-        prepare_corpus_records({"emodb": tmp_path / "missing"})
+        plan_corpora({"emodb": tmp_path / "missing"})
     with pytest.raises(CorpusSpecError, match="manifest"):
-        prepare_corpus_records({"manifest:x": tmp_path / "missing.csv"})
+        plan_corpora({"manifest:x": tmp_path / "missing.csv"})
 
 
 def run_cli(monkeypatch, *argv):
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ("prepare",))
-    return cli.main(["prepare", *map(str, argv)])
+    return exhubert_main(["prepare", *map(str, argv)])
 
 
 def test_cli_exit_codes(broken_emodb, tmp_path, monkeypatch, capsys):
@@ -301,10 +297,10 @@ def test_cli_exit_codes(broken_emodb, tmp_path, monkeypatch, capsys):
     cache = tmp_path / "cache"
     output = tmp_path / "out"
     assert run_cli(monkeypatch, f"emodb={root}", "--cache-dir", cache, "--output", output, "--no-progress") == 1
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr()
     for path in bad:
-        assert path in printed
-    assert "emodb" in printed and "total" in printed
+        assert path in printed.err  # skipped files are reported on stderr, the summary goes to stdout
+    assert "emodb" in printed.out and "total" in printed.out
     from datasets import load_from_disk
 
     written = load_from_disk(str(output))

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exhubert_hf.sampler import RoundRobinBatchSampler
+from exhubert_hf.data.sampler import RoundRobinBatchSampler
 
 SETTINGS = settings(deadline=None, max_examples=50)
 

@@ -18,24 +18,23 @@ from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from exhubert_hf.prepare import prepare_corpora
-from exhubert_hf.sampler import RoundRobinBatchSampler
-from exhubert_hf.synthetic import generate_corpus
-from exhubert_hf.trainer import (
+from exhubert_hf.data.prepare import prepare_corpora
+from exhubert_hf.data.sampler import RoundRobinBatchSampler
+from exhubert_hf.data.synthetic import generate_corpus
+from exhubert_hf.train.arguments import STAGES, bundled_configs, config_path, parse_training_arguments
+from exhubert_hf.train.checkpoints import (
     CHECKPOINT_COMPLETE,
-    STAGES,
     IncompleteCheckpointError,
-    RoundRobinTrainer,
     checkpoint_problem,
     last_complete_checkpoint,
-    parse_finetune_args,
     resolve_resume_checkpoint,
-    run_finetuning,
 )
+from exhubert_hf.train.run import run_finetuning
+from exhubert_hf.train.trainer import RoundRobinTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 FINETUNE = ROOT / "training" / "finetune.py"
-CONFIGS = sorted((ROOT / "training" / "configs").glob("*.yaml"))
+CONFIGS = bundled_configs()
 SHARED_DATA = ROOT.parent / "shared" / "data"
 CORPORA = ("alpha", "beta", "gamma")
 # No dropout, layer drop or SpecAugment: one process with the global batch and two with half each must agree.
@@ -90,7 +89,7 @@ def finetune_arguments(synthetic, output_dir, *extra) -> list[str]:
 
 
 def run_in_process(arguments, callbacks=None) -> dict:
-    model_args, data_args, training_args = parse_finetune_args(arguments)
+    model_args, data_args, training_args = parse_training_arguments(arguments)
     summary = run_finetuning(model_args, data_args, training_args, callbacks=callbacks, quiet=True)
     summary.pop("trainer", None)
     return summary
@@ -206,14 +205,15 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     from transformers import TrainerCallback
-    from exhubert_hf.trainer import parse_finetune_args, run_finetuning
+    from exhubert_hf.train.arguments import parse_training_arguments
+    from exhubert_hf.train.run import run_finetuning
 
     class KillAfterSave(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             if state.global_step == int(os.environ["KILL_AT_STEP"]):
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    model_args, data_args, training_args = parse_finetune_args(sys.argv[1:])
+    model_args, data_args, training_args = parse_training_arguments(sys.argv[1:])
     run_finetuning(model_args, data_args, training_args, callbacks=[KillAfterSave()], quiet=True)
     """
 )
@@ -287,9 +287,9 @@ def test_a_save_interrupted_half_way_never_becomes_a_checkpoint(synthetic, tmp_p
 def test_resume_argument_forms(tmp_path):
     assert resolve_resume_checkpoint(None, tmp_path) is None
     assert resolve_resume_checkpoint("last", tmp_path) is None  # nothing yet: start fresh
-    with pytest.raises(ValueError, match="No valid checkpoint"):
+    with pytest.raises(ValueError, match="no complete checkpoint"):
         resolve_resume_checkpoint(True, tmp_path)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="not a folder"):
         resolve_resume_checkpoint(str(tmp_path / "nowhere"), tmp_path)
 
 
@@ -297,66 +297,53 @@ def test_resume_argument_forms(tmp_path):
 # (4) configs
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[path.stem for path in CONFIGS])
-def test_every_config_parses(config):
-    model_args, data_args, training_args = parse_finetune_args(["--config", str(config)])
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_bundled_config_parses_by_name(config):
+    model_args, data_args, training_args = parse_training_arguments(["--config", config])
     assert model_args.stage in STAGES
     assert training_args.max_steps > 0
     assert training_args.optim == "adamw_torch"
     assert (training_args.adam_beta1, training_args.adam_beta2, training_args.adam_epsilon) == (0.9, 0.999, 1e-8)
     assert data_args.corpora or data_args.prepared_dataset
     assert all("=" in entry for entry in data_args.corpora)
-    if config.stem != "demo":
+    if not config.startswith("demo"):
         assert training_args.learning_rate == 1e-5
         assert model_args.freeze_feature_encoder
 
 
 def test_paper_configs_set_the_paper_experiments():
     def parsed(name):
-        return parse_finetune_args(["--config", str(ROOT / "training" / "configs" / f"{name}.yaml")])
+        return parse_training_arguments(["--config", str(config_path(name))])
 
     assert parsed("stage1_emoset")[2].max_steps == 3000
     assert parsed("stage1_emoset")[0].model_name_or_path == "facebook/hubert-large-ll60k"
     model, _, training = parsed("stage2_exhubert")
-    assert (model.stage, model.num_copies, model.freeze_original_layers, training.max_steps) == ("stage2", 1, True, 10000)
-    assert parsed("ablation_xlarge")[0].num_copies == 2
+    assert (model.stage, model.num_copies_per_layer, model.freeze_original_layers, training.max_steps) == ("stage2", 1, True, 10000)
+    assert parsed("ablation_xlarge")[0].num_copies_per_layer == 2
     assert parsed("ablation_unfrozen")[0].freeze_original_layers is False
     assert parsed("ablation_expanded_ls960")[0].model_name_or_path == "facebook/hubert-large-ls960-ft"
     assert parsed("ablation_no_expansion")[0].stage == "stage1"
 
 
 def test_command_line_overrides_the_config_and_bad_keys_are_errors(tmp_path):
-    config = ROOT / "training" / "configs" / "stage1_emoset.yaml"
-    model_args, data_args, training_args = parse_finetune_args(
-        ["--config", str(config), "--max_steps", "7", "--learning_rate", "2e-3", "--num_copies", "2", "--bf16", "false"]
-    )
-    assert (training_args.max_steps, training_args.learning_rate, model_args.num_copies) == (7, 2e-3, 2)
+    model_args, data_args, training_args = parse_training_arguments(
+        ["--config", "stage1_emoset", "--max_steps", "7", "--learning_rate", "2e-3", "--num_copies", "2", "--bf16", "false"]
+    )  # --num_copies: the short alias of --num_copies_per_layer
+    assert (training_args.max_steps, training_args.learning_rate, model_args.num_copies_per_layer) == (7, 2e-3, 2)
     assert "emodb=/data/emoset/emodb" in data_args.corpora
     # the lone-file form and JSON configs
     as_json = tmp_path / "config.json"
     as_json.write_text(json.dumps({"tiny": True, "corpora": {"emodb": "/x"}, "learning_rate": "1e-4", "max_steps": 5}))
-    model_args, data_args, training_args = parse_finetune_args([str(as_json)])
+    model_args, data_args, training_args = parse_training_arguments([str(as_json)])
     assert model_args.tiny and training_args.learning_rate == 1e-4 and data_args.corpora == ["emodb=/x"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("learning_rat: 1.0e-5\n")
     with pytest.raises(ValueError, match="learning_rat"):
-        parse_finetune_args(["--config", str(bad)])
+        parse_training_arguments(["--config", str(bad)])
     wrong_stage = tmp_path / "stage.yaml"
     wrong_stage.write_text("stage: stage3\n")
     with pytest.raises(ValueError, match="stage3"):
-        parse_finetune_args(["--config", str(wrong_stage)])
-
-
-def test_demo_config_matches_the_demo():
-    from exhubert_hf.demo import TINY_OVERRIDES, demo_training_arguments
-
-    model_args, data_args, training_args = parse_finetune_args(["--config", str(ROOT / "training/configs/demo.yaml")])
-    demo = demo_training_arguments("x", 240, 40, 2e-3, 0)
-    for name in ("max_steps", "learning_rate", "per_device_train_batch_size", "lr_scheduler_type", "eval_steps", "seed"):
-        assert getattr(training_args, name) == getattr(demo, name), name
-    assert model_args.tiny and not model_args.freeze_feature_encoder
-    assert json.loads(model_args.config_overrides) == TINY_OVERRIDES
-    assert data_args.max_seconds == 2.0
+        parse_training_arguments(["--config", str(wrong_stage)])
 
 
 def test_round_robin_training_needs_max_steps(synthetic, tmp_path):
@@ -370,7 +357,7 @@ def test_round_robin_training_needs_max_steps(synthetic, tmp_path):
 
 
 def test_demo_trains_both_stages_and_the_saved_exhubert_predicts(tmp_path):
-    from exhubert_hf.demo import run_demo
+    from exhubert_hf.train.demo import run_demo
 
     summary = run_demo(output_dir=tmp_path, stage1_steps=180, stage2_steps=60, eval_steps=30, verbose=False)
     stage2 = summary["stage2"]

@@ -1,0 +1,367 @@
+"""`EmotionPredictor`: six-class emotion probabilities and embeddings for signals, files and folders.
+
+    from exhubert_hf.inference import EmotionPredictor
+
+    predictor = EmotionPredictor("path/to/model-or-hub-id", revision="<40-hex commit>", window=3.0)
+    predictions = predictor.predict_folder("recordings/")    # Predictions: per-file results, errors included
+    table = predictions.to_frame()                           # a pandas DataFrame, one row per file and window
+    embeddings = predictor.embed_files(["a.wav", "b.flac"])  # Embeddings(files, vectors, failed)
+
+Windowing is `exhubert_hf.inference.windows`; the result types and their table are `results`.
+
+Padding (follows the model's feature extractor)
+    Every window is normalised by the feature extractor over its real samples only. A window shorter than
+    the feature encoder's receptive field (400 samples = 25 ms for HuBERT; computed from `conv_kernel` /
+    `conv_stride`) is zero-padded to it, and those zeros count as audio: the model needs one frame.
+    Models whose feature extractor returns an attention mask (layer-norm feature encoders, HuBERT Large)
+    get batches padded to their longest window with an attention mask, so a window's result does not
+    depend on its batch. Models without one (group-norm feature encoders, and the converted published
+    checkpoint, trained on zero-padded 3 s clips) get every window zero-padded to `window` seconds, the
+    regime they were trained in, and again no dependence on the batch.
+
+Embeddings
+    The mean over all frames of `hidden_states[layer]`, i.e. windows weighted by their frame counts.
+
+Memory
+    Files longer than `block_seconds` (60 s) are read block by block with `read_audio(offset, duration)`;
+    blocks end on window boundaries, so no window straddles two blocks. At most about `pool_samples`
+    samples of windows wait for the model at once (sorted by length into batches, to cut padding), so a
+    one-hour file needs a few tens of MB, not the 230 MB of its decoded samples. (Formats that libsndfile
+    cannot read, e.g. AAC/M4A, fall back to a decoder that reads the whole file.)
+
+Bad files
+    Anything `read_audio` / `audio_info` cannot use (missing, empty, undecodable, NaN samples, ...) becomes a
+    result with `error` = the reason and no probabilities; the other files are predicted.
+"""
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..configuration_exhubert import SAMPLING_RATE
+from ..data.audio import AudioReadError, audio_info, find_audio_files, read_audio
+from ..errors import UsageError
+from ..loading import load_audio_classifier, load_feature_extractor
+from ..modeling_exhubert import receptive_field
+from .export import quantize_int8
+from .results import Embeddings, FilePrediction, Predictions, WindowPrediction
+from .windows import seconds_to_samples, window_bounds, window_count
+
+BLOCK_SECONDS = 60.0
+POOL_SAMPLES = 2**22  # about 262 s of 16 kHz audio (16 MB) waiting for the model at most
+
+
+@dataclass
+class _Outcome:
+    """What the engine learns about one input while it runs: its length, its window outputs or its error."""
+
+    name: str
+    num_samples: int = 0
+    outputs: dict = field(default_factory=dict)  # window index -> (start, end, output)
+    error: str = ""
+
+    def fail(self, reason: str) -> None:
+        self.error, self.outputs = reason, {}
+
+
+@dataclass
+class _Piece:
+    """A window waiting for the model."""
+
+    outcome: _Outcome
+    index: int
+    start: int
+    end: int
+    samples: np.ndarray
+
+
+class EmotionPredictor:
+    """Six-class emotion probabilities (and embeddings) for signals, files and folders.
+
+    Args:
+        model: a folder saved with `save_pretrained`, a Hub id, or a loaded audio-classification model.
+        revision: Hub branch, tag or (recommended) full commit hash, for Hub ids.
+        window: window length in seconds; `hop`: window step in seconds (default: `window`).
+        batch_size: windows per forward pass (windows are sorted by length first, to cut padding).
+        device: torch device (default: CUDA if available, else CPU).
+        feature_extractor: overrides the model's own (`preprocessor_config.json`; the default
+            ExHuBERT one when the folder has none).
+        show_progress: a tqdm progress bar over windows.
+        block_seconds, pool_samples: memory bounds for long files (see the module docstring).
+        int8: run the encoder's linear layers as int8 dynamic quantization (CPU only; the head stays
+            float32). About 2x faster on CPU with the same top class on EMO-DB (docs/benchmarks.md).
+        trust_remote_code: allow a model folder of a type this package does not know to run its own Python
+            code (see `exhubert_hf.loading`); never needed for ExHuBERT or HuBERT folders.
+
+    Raises `UsageError` for arguments that cannot work and `ModelLoadError` for a model that cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        model,
+        revision: str | None = None,
+        window: float = 3.0,
+        hop: float | None = None,
+        batch_size: int = 8,
+        device=None,
+        feature_extractor=None,
+        show_progress: bool = True,
+        block_seconds: float = BLOCK_SECONDS,
+        pool_samples: int = POOL_SAMPLES,
+        int8: bool = False,
+        trust_remote_code: bool = False,
+    ):
+        self.window_samples = seconds_to_samples(window, SAMPLING_RATE, "window")
+        self.hop_samples = seconds_to_samples(window if hop is None else hop, SAMPLING_RATE, "hop")
+        self.block_samples = max(self.window_samples, seconds_to_samples(block_seconds, SAMPLING_RATE, "block_seconds"))
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise UsageError(f"batch size must be a whole number of at least 1, got {batch_size!r}")
+        self.device = _device(device, int8)
+        self.model = load_audio_classifier(model, revision, trust_remote_code)
+        self.feature_extractor = feature_extractor or load_feature_extractor(model, self.model.config, revision, trust_remote_code)
+        if int(self.feature_extractor.sampling_rate) != SAMPLING_RATE:
+            raise UsageError(f"the model's feature extractor expects {self.feature_extractor.sampling_rate} Hz; ExHuBERT models take {SAMPLING_RATE} Hz")
+        if int8:
+            self.model = quantize_int8(self.model)
+        self.model.to(self.device).eval()
+        self.sampling_rate = SAMPLING_RATE
+        self.window, self.hop = self.window_samples / SAMPLING_RATE, self.hop_samples / SAMPLING_RATE
+        self.min_samples = receptive_field(self.model.config)
+        self.uses_attention_mask = bool(getattr(self.feature_extractor, "return_attention_mask", False))
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.pool_samples = pool_samples
+        id2label = self.model.config.id2label
+        self.labels = [id2label[index] for index in range(len(id2label))]
+
+    # ------------------------------------------------------------------ predictions
+
+    def predict_signal(self, signal, sampling_rate: int, file: str = "") -> Predictions:
+        """Predictions for one signal (1-d, or channels x samples, averaged)."""
+        signal = self._prepare_signal(signal, sampling_rate)
+        outcomes = self._run([(file, lambda: self._signal_pieces(signal))], self._probabilities)
+        return self._predictions(outcomes)
+
+    def predict_file(self, path) -> Predictions:
+        return self.predict_files([path])
+
+    def predict_files(self, paths: Iterable) -> Predictions:
+        """Predictions for every file, in the given order; files that cannot be used carry their error."""
+        paths = [str(path) for path in paths]
+        outcomes = self._run([(path, lambda path=path: self._file_pieces(path)) for path in paths], self._probabilities)
+        return self._predictions(outcomes)
+
+    def predict_folder(self, folder, recursive: bool = True) -> Predictions:
+        return self.predict_files(find_audio_files(folder, recursive=recursive))
+
+    # ------------------------------------------------------------------ embeddings
+
+    def embed_signal(self, signal, sampling_rate: int, layer: int = -1) -> np.ndarray:
+        """Mean over time of `hidden_states[layer]` for one signal (a 1-d vector)."""
+        self._check_layer(layer)
+        signal = self._prepare_signal(signal, sampling_rate)
+        (outcome,) = self._run([("", lambda: self._signal_pieces(signal))], lambda batch: self._frame_sums(batch, layer))
+        return _mean_embedding(outcome)
+
+    def embed_files(self, paths: Iterable, layer: int = -1) -> Embeddings:
+        """Per-file mean over time of `hidden_states[layer]` as transformers returns them (0 = the input to
+        the first encoder layer, -1 = the output of the last layer; for pre-LN models that is before the
+        encoder's final layer norm, which only `last_hidden_state` has); windows weighted by frames."""
+        self._check_layer(layer)
+        paths = [str(path) for path in paths]
+        outcomes = self._run(
+            [(path, lambda path=path: self._file_pieces(path)) for path in paths], lambda batch: self._frame_sums(batch, layer)
+        )
+        good = [outcome for outcome in outcomes if not outcome.error]
+        dims = self.model.config.hidden_size
+        vectors = np.stack([_mean_embedding(outcome) for outcome in good]) if good else np.zeros((0, dims), np.float32)
+        failed = {outcome.name: outcome.error for outcome in outcomes if outcome.error}
+        return Embeddings([outcome.name for outcome in good], vectors, failed, layer)
+
+    def embed_folder(self, folder, layer: int = -1, recursive: bool = True) -> Embeddings:
+        return self.embed_files(find_audio_files(folder, recursive=recursive), layer)
+
+    # ------------------------------------------------------------------ reading
+
+    def _check_layer(self, layer: int) -> None:
+        states = self.model.config.num_hidden_layers + 1  # the input to the first layer, then every layer's output
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -states <= layer < states:
+            raise UsageError(f"layer {layer!r} does not exist: the model has hidden states 0..{states - 1} (or -1..-{states})")
+
+    def _prepare_signal(self, signal, sampling_rate: int) -> np.ndarray:
+        if isinstance(signal, torch.Tensor):
+            signal = signal.detach().cpu().numpy()
+        signal = np.asarray(signal, dtype=np.float32)
+        if signal.ndim == 2:
+            signal = signal.mean(axis=0)
+        if signal.ndim != 1 or signal.size == 0:
+            raise UsageError(f"expected a non-empty 1-d signal (or channels x samples), got shape {signal.shape}")
+        if not np.isfinite(signal).all():
+            raise UsageError("the signal contains NaN or infinite samples")
+        if sampling_rate != self.sampling_rate:
+            import librosa
+
+            signal = librosa.resample(signal, orig_sr=sampling_rate, target_sr=self.sampling_rate, res_type="soxr_hq")
+        return np.ascontiguousarray(signal, dtype=np.float32)
+
+    def _signal_pieces(self, signal: np.ndarray) -> Iterator[tuple[int, int, int, np.ndarray]]:
+        """The windows of a signal; returns its length."""
+        for index, (start, end) in enumerate(window_bounds(len(signal), self.window_samples, self.hop_samples)):
+            yield index, start, end, signal[start:end]
+        return len(signal)
+
+    def _file_pieces(self, path: str) -> Iterator[tuple[int, int, int, np.ndarray]]:
+        """The windows of a file, read whole when short and block by block when long; returns its length."""
+        rate = self.sampling_rate
+        info = audio_info(path)
+        estimated = math.ceil(info.num_frames * rate / info.sampling_rate) if info.sampling_rate else 0
+        if estimated <= self.block_samples:
+            return (yield from self._signal_pieces(read_audio(path, rate)))
+        bounds = list(window_bounds(estimated, self.window_samples, self.hop_samples))
+        first = 0
+        while first < len(bounds):
+            block_start, last = bounds[first][0], first
+            while last + 1 < len(bounds) and bounds[last + 1][1] - block_start <= self.block_samples:
+                last += 1
+            block_end = bounds[last][1]
+            try:
+                block = read_audio(path, rate, offset=block_start / rate, duration=(block_end - block_start) / rate)
+            except AudioReadError as error:
+                if first > 0 and "no audio samples" in error.reason:  # the header promised more than there is
+                    return block_start
+                raise
+            for index in range(first, last + 1):
+                start, end = bounds[index]
+                piece = block[start - block_start : end - block_start]
+                if piece.size == 0:
+                    return start
+                yield index, start, start + len(piece), piece
+            first = last + 1
+        return estimated
+
+    # ------------------------------------------------------------------ the engine
+
+    def _run(self, inputs: list[tuple[str, Callable[[], Iterator]]], compute) -> list[_Outcome]:
+        """Streams the windows of every input through the model in length-sorted batches. Each input is a name
+        and a function returning its window iterator (whose return value is the input's length in samples)."""
+        outcomes = [_Outcome(name) for name, _ in inputs]
+        pool: list[_Piece] = []
+        pooled = 0
+        total = self._estimated_windows(inputs)
+        with torch.inference_mode(), tqdm(total=total, unit="window", disable=not self.show_progress, desc="exhubert") as progress:
+            for outcome, (_, pieces) in zip(outcomes, inputs):
+                reader = pieces()
+                try:
+                    while True:
+                        try:
+                            index, start, end, samples = next(reader)
+                        except StopIteration as stop:
+                            outcome.num_samples = stop.value
+                            break
+                        pool.append(_Piece(outcome, index, start, end, samples))
+                        pooled += max(len(samples), self.min_samples)
+                        if pooled >= self.pool_samples and len(pool) >= self.batch_size:
+                            self._compute(pool, compute, progress)
+                            pool, pooled = [], 0
+                except AudioReadError as error:
+                    outcome.fail(error.reason)
+            self._compute(pool, compute, progress)
+        return outcomes
+
+    def _estimated_windows(self, inputs) -> int | None:
+        """Windows to come, from the files' headers (None when unknown: signals, unreadable headers)."""
+        total = 0
+        for name, _ in inputs:
+            try:
+                info = audio_info(name)
+            except AudioReadError:
+                continue
+            samples = math.ceil(info.num_frames * self.sampling_rate / info.sampling_rate) if info.sampling_rate else 0
+            total += window_count(max(samples, 1), self.window_samples, self.hop_samples)
+        return total or None
+
+    def _compute(self, pool: list[_Piece], compute, progress) -> None:
+        pool = sorted(pool, key=lambda piece: len(piece.samples), reverse=True)
+        for begin in range(0, len(pool), self.batch_size):
+            batch = [piece for piece in pool[begin : begin + self.batch_size] if not piece.outcome.error]
+            if batch:
+                for piece, output in zip(batch, compute(batch)):
+                    piece.outcome.outputs[piece.index] = (piece.start, piece.end, output)
+            progress.update(len(pool[begin : begin + self.batch_size]))
+
+    def _inputs(self, batch: list[_Piece]) -> tuple[dict, torch.Tensor]:
+        arrays = [
+            piece.samples if len(piece.samples) >= self.min_samples else np.pad(piece.samples, (0, self.min_samples - len(piece.samples)))
+            for piece in batch
+        ]
+        lengths = torch.tensor([len(array) for array in arrays])
+        if self.uses_attention_mask:
+            padding = dict(padding="longest")
+        else:
+            padding = dict(padding="max_length", max_length=max(self.window_samples, int(lengths.max())))
+        # The mask is always computed so that normalisation covers the real samples only; the model gets
+        # it only if its feature extractor says so.
+        features = self.feature_extractor(
+            arrays, sampling_rate=self.sampling_rate, return_attention_mask=True, return_tensors="pt", **padding
+        )
+        input_name = self.feature_extractor.model_input_names[0]
+        inputs = {input_name: features[input_name].to(self.device, self.model.dtype)}
+        if self.uses_attention_mask:
+            inputs["attention_mask"] = features["attention_mask"].to(self.device)
+        return inputs, lengths
+
+    def _probabilities(self, batch: list[_Piece]) -> list[np.ndarray]:
+        inputs, _ = self._inputs(batch)
+        logits = self.model(**inputs).logits.float()
+        return list(torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64))
+
+    def _frame_sums(self, batch: list[_Piece], layer: int) -> list[tuple[np.ndarray, int]]:
+        inputs, lengths = self._inputs(batch)
+        outputs = self.model.base_model(**inputs, output_hidden_states=True)
+        hidden = outputs.hidden_states[layer].float()
+        frames = self.model._get_feat_extract_output_lengths(lengths).clamp(min=1, max=hidden.shape[1]).to(hidden.device)
+        mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]
+        sums = (hidden * mask[..., None]).sum(dim=1).cpu().numpy().astype(np.float64)
+        return list(zip(sums, frames.cpu().tolist()))
+
+    def _predictions(self, outcomes: list[_Outcome]) -> Predictions:
+        rate = self.sampling_rate
+        files = []
+        for outcome in outcomes:
+            if outcome.error:
+                files.append(FilePrediction(outcome.name, error=outcome.error))
+                continue
+            windows = [
+                WindowPrediction(index, start / rate, end / rate, output)
+                for index, (start, end, output) in sorted(outcome.outputs.items())
+            ]
+            duration = max(outcome.num_samples, round(windows[-1].end * rate)) / rate
+            files.append(FilePrediction(outcome.name, duration, windows))
+        return Predictions(self.labels, files)
+
+
+def _device(device, int8: bool) -> torch.device:
+    try:
+        device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"unknown device {device!r}; use e.g. cpu, cuda or cuda:1") from None
+    if int8 and device.type != "cpu":
+        raise UsageError(f"int8 dynamic quantization runs on the CPU only, not on {device}")
+    if device.type == "meta":
+        raise UsageError("the meta device holds no data; use cpu or cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device} asked for, but CUDA is not available on this machine")
+    return device
+
+
+def _mean_embedding(outcome: _Outcome) -> np.ndarray:
+    total = sum(output[0] for _, _, output in outcome.outputs.values())
+    frames = sum(output[1] for _, _, output in outcome.outputs.values())
+    return (total / frames).astype(np.float32)
+
+
+__all__ = ["BLOCK_SECONDS", "POOL_SAMPLES", "EmotionPredictor"]

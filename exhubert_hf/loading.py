@@ -1,0 +1,134 @@
+"""Opening model folders and Hub ids: the one place that decides which code may run and what counts as loaded.
+
+* A local path is a path: a string naming an existing file system entry, or looking like a path (`./x`,
+  `../x`, `/x`, `~/x`, or whose first component is an existing folder, as in `runs/stage1`), is never sent to
+  the Hub; a missing one fails at once with "folder not found". Anything else is a Hub id.
+* The folder's `config.json` is read as data first. An `exhubert` model is always built with this package's
+  classes and a `hubert` one with transformers'; the Python files a folder carries are never imported for
+  them. Any other model type needs `trust_remote_code=True` (`--trust-remote-code`), which is passed to
+  transformers, so its code runs only when the user asked for it.
+* Weights must match the model: a missing or unexpected tensor anywhere (a headless classifier, a truncated
+  checkpoint) is a `ModelLoadError`, not a model with randomly initialised parts.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+from safetensors import SafetensorError
+from transformers import (
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    HubertForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+
+from .errors import ModelLoadError, error_summary
+from .modeling_exhubert import ExHubertForSequenceClassification, default_feature_extractor
+
+CONFIG_FILE = "config.json"
+BUILT_IN_CLASSIFIERS = {"exhubert": ExHubertForSequenceClassification, "hubert": HubertForSequenceClassification}
+
+
+def model_source(source) -> str:
+    """`source` as a local folder path or a Hub id; `ModelLoadError` for a missing local path, a file, or a
+    string that is neither a path nor a valid Hub id."""
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{text}: is a file, not a model folder")
+        return str(path)
+    first = Path(text).parts[0] if Path(text).parts else ""
+    looks_local = text.startswith((".", "/", "~", os.sep)) or text.endswith(("/", os.sep)) or Path(first).is_dir()
+    if looks_local or text.count("/") > 1:
+        raise ModelLoadError(f"{text}: folder not found")
+    try:
+        validate_repo_id(text)
+    except HFValidationError as error:
+        raise ModelLoadError(f"{text}: neither an existing folder nor a valid Hub id ({error})") from None
+    return text
+
+
+def read_model_config(source, revision: str | None = None) -> dict:
+    """The folder's (or Hub repository's) config.json as a dict, read as data (no code runs)."""
+    source = model_source(source)
+    try:
+        config, _ = PretrainedConfig.get_config_dict(source, revision=revision)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{source}: cannot read {CONFIG_FILE} ({error_summary(error)})") from error
+    return config
+
+
+def load_audio_classifier(source, revision: str | None = None, trust_remote_code: bool = False) -> PreTrainedModel:
+    """The audio-classification model in a folder or Hub repository (see the module docstring for the policy).
+
+    `source` may also be a loaded model, which is returned as it is."""
+    if isinstance(source, PreTrainedModel):
+        return source
+    source = model_source(source)
+    config = read_model_config(source, revision)
+    model_type = config.get("model_type")
+    model_class = BUILT_IN_CLASSIFIERS.get(model_type)
+    try:
+        if model_class is not None:
+            model, info = model_class.from_pretrained(source, revision=revision, output_loading_info=True)
+        else:
+            model, info = AutoModelForAudioClassification.from_pretrained(
+                source, revision=revision, trust_remote_code=trust_remote_code, output_loading_info=True
+            )
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError) as error:
+        hint = ""
+        if model_class is None and not trust_remote_code and "trust_remote_code" in str(error):
+            hint = "; it runs Python code from the model folder: pass --trust-remote-code (trust_remote_code=True) only if you trust it"
+        raise ModelLoadError(f"{source}: cannot load the {model_type or 'unknown'} model ({error_summary(error)}){hint}") from error
+    check_loading_info(source, info)
+    return model
+
+
+def check_loading_info(source, info: dict) -> None:
+    """`ModelLoadError` listing the tensors that were missing, unexpected or of the wrong shape."""
+    problems = {kind.replace("_", " "): sorted(map(str, info.get(kind) or ())) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {kind: keys for kind, keys in problems.items() if keys}
+    if problems:
+        details = "; ".join(f"{kind}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}" for kind, keys in problems.items())
+        raise ModelLoadError(f"{source}: the weights do not fit the model ({details})")
+
+
+def load_feature_extractor(source, model_config, revision: str | None = None, trust_remote_code: bool = False):
+    """The folder's feature extractor (`preprocessor_config.json`), or the default one for the model's config
+    when the folder has none (or `source` is a loaded model that was not read from a folder)."""
+    if isinstance(source, PreTrainedModel):
+        folder = source.name_or_path
+        if not folder or not Path(folder).is_dir():
+            return default_feature_extractor(model_config)
+        source = folder
+    try:
+        return AutoFeatureExtractor.from_pretrained(model_source(source), revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return default_feature_extractor(model_config)
+
+
+def config_json(folder) -> dict:
+    """A local folder's config.json as a dict ({} when it has none); for checks that must not import anything."""
+    path = Path(folder) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError as error:
+        raise ModelLoadError(f"{path}: not valid JSON ({error})") from error
+
+
+__all__ = [
+    "BUILT_IN_CLASSIFIERS",
+    "check_loading_info",
+    "config_json",
+    "load_audio_classifier",
+    "load_feature_extractor",
+    "model_source",
+    "read_model_config",
+]

@@ -1,0 +1,8 @@
+"""Fine-tuning: the paper's two stages with round-robin batches over corpora.
+
+`trainer` (`RoundRobinTrainer`, a transformers `Trainer`), `checkpoints` (the crash-safe checkpoint protocol),
+`arguments` (the arguments, the paper's defaults and the bundled configs in `configs/`), `run` (a whole run: data,
+model, training, results), `evaluation` (UAR, WA, results files), `plots`, `demo` (the offline demo) and
+`debug` (instrumentation for the distributed tests). `accelerate launch -m exhubert_hf.train --config NAME`
+runs `exhubert train`.
+"""

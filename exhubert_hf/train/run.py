@@ -1,0 +1,272 @@
+"""A whole fine-tuning run, as `exhubert train` / `training/finetune.py` do it: data, model, round-robin
+training (resuming if asked), the final model in output_dir, test results per corpus and the plots.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import load_from_disk
+from transformers import AutoConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+from transformers.trainer_utils import set_seed
+
+from ..configuration_exhubert import EXHUBERT_LABELS
+from ..data.plan import parse_corpus_entries
+from ..data.prepare import prepare_corpora
+from ..errors import ModelLoadError, UsageError
+from ..modeling_exhubert import ExHubertForSequenceClassification, default_feature_extractor
+from ..testing import tiny_hubert_config
+from .arguments import ConfigError, DataArguments, ModelArguments, launched_distributed
+from .evaluation import corpus_metrics, write_results
+from .plots import plot_confusion_matrix, plot_uar_curves
+from .trainer import RoundRobinTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def load_training_data(data_args: DataArguments, training_args=None, show_progress: bool = True):
+    """The prepared DatasetDict (train/validation/test) of `data_args`, restricted to `train_corpora`."""
+
+    if data_args.prepared_dataset:
+        dataset = load_from_disk(data_args.prepared_dataset)
+    elif data_args.corpora:
+        from contextlib import nullcontext
+
+        corpora = parse_corpus_entries(data_args.corpora)
+        first = training_args.main_process_first(desc="prepare corpora") if training_args is not None else nullcontext()
+        is_main = training_args is None or training_args.process_index == 0
+        with first:
+            prepared = prepare_corpora(
+                corpora,
+                cache_dir=data_args.cache_dir,
+                seed=data_args.split_seed,
+                show_progress=is_main and show_progress,
+                num_proc=data_args.preprocessing_num_workers,
+            )
+        if is_main:
+            print(prepared.summary())
+            if prepared.skipped:
+                print(f"{len(prepared.skipped)} unreadable file(s) skipped, e.g. {prepared.skipped[0].path}: {prepared.skipped[0].reason}")
+        dataset = prepared.dataset
+    else:
+        raise ConfigError("no data: give corpora (NAME=ROOT entries) or prepared_dataset")
+    if data_args.train_corpora:
+        wanted = set(data_args.train_corpora)
+        present = set().union(*(set(split["corpus"]) for split in dataset.values()))
+        missing = sorted(wanted - present)
+        if missing:
+            raise ConfigError(f"train_corpora {missing} are not in the dataset (it has {sorted(present)})")
+        dataset = dataset.__class__({name: select_corpora(split, wanted) for name, split in dataset.items()})
+    return dataset
+
+
+def select_corpora(split, corpora) -> "datasets.Dataset":  # noqa: F821
+    column = np.asarray(split["corpus"], dtype=object)
+    return split.select(np.flatnonzero(np.isin(column, list(corpora))).tolist())
+
+
+def split_by_corpus(split) -> dict:
+    """{corpus: the rows of `split` from that corpus}, corpora sorted; corpora without rows are left out."""
+    if split is None or len(split) == 0:
+        return {}
+    column = np.asarray(split["corpus"], dtype=object)
+    return {name: split.select(np.flatnonzero(column == name).tolist()) for name in sorted(set(column.tolist()))}
+
+
+def _config_overrides(model_args: ModelArguments) -> dict:
+    overrides = model_args.config_overrides
+    if overrides is None or overrides == "":
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    try:
+        value = json.loads(overrides)
+    except ValueError as error:
+        raise ConfigError(f"config_overrides is not valid JSON ({error}): {overrides!r}") from error
+    if not isinstance(value, dict):
+        raise ConfigError(f"config_overrides must be a JSON object, got {overrides!r}")
+    return value
+
+
+def build_model(model_args: ModelArguments, seed: int = 0):
+    """(model, feature extractor) for the stage: stage1 the model as it is (a HuBERT gets a six-class head),
+    stage2 / expand-only the block expansion of a HuBERT (an ExHuBERT is used as it is); freezing as asked."""
+    id2label = dict(enumerate(EXHUBERT_LABELS))
+    label2id = {label: index for index, label in id2label.items()}
+    overrides = _config_overrides(model_args)
+    load_kwargs = {}
+    if model_args.attn_implementation:
+        load_kwargs["attn_implementation"] = model_args.attn_implementation
+    feature_extractor = None
+    if model_args.tiny:
+        torch.manual_seed(seed)
+        config = tiny_hubert_config(**overrides)
+        config.id2label, config.label2id = id2label, label2id
+        model = HubertForSequenceClassification(config)
+    else:
+        path = model_args.model_name_or_path
+        config = AutoConfig.from_pretrained(path, revision=model_args.model_revision, trust_remote_code=True)
+        try:
+            feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(path, revision=model_args.model_revision)
+        except (OSError, ValueError):
+            feature_extractor = None
+        if config.model_type == "exhubert":
+            model = ExHubertForSequenceClassification.from_pretrained(
+                path, revision=model_args.model_revision, **overrides, **load_kwargs
+            )
+        elif config.model_type == "hubert":
+            model = HubertForSequenceClassification.from_pretrained(
+                path,
+                revision=model_args.model_revision,
+                num_labels=len(id2label),
+                id2label=id2label,
+                label2id=label2id,
+                ignore_mismatched_sizes=True,
+                **overrides,
+                **load_kwargs,
+            )
+        else:
+            raise ModelLoadError(f"{path} holds a {config.model_type!r} model; ExHuBERT fine-tuning needs a HuBERT or ExHuBERT")
+    is_exhubert = isinstance(model, ExHubertForSequenceClassification)
+    if model_args.stage in ("stage2", "expand-only") and not is_exhubert:
+        model = ExHubertForSequenceClassification.from_hubert(
+            model,
+            num_copies_per_layer=model_args.num_copies_per_layer,
+            freeze_original_layers=model_args.freeze_original_layers,
+            freeze_feature_encoder=model_args.freeze_feature_encoder,
+            original_layer_gates=model_args.original_layer_gates,
+        )
+    elif is_exhubert:
+        if model_args.freeze_original_layers:
+            model.freeze_original_layers()
+        else:
+            model.unfreeze_original_layers()
+        if model_args.freeze_feature_encoder:
+            model.freeze_feature_encoder()
+    elif model_args.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    model.train()
+    if feature_extractor is None:
+        feature_extractor = default_feature_extractor(model.config)
+    return model, feature_extractor
+
+
+def uar_history(log_history, corpora) -> dict[str, list[tuple[int, float]]]:
+    """{corpus: [(step, validation UAR), ...]} from a Trainer's `state.log_history`."""
+    history = {corpus: [] for corpus in corpora}
+    for entry in log_history:
+        for corpus in corpora:
+            value = entry.get(f"eval_{corpus}_uar")
+            if value is not None and "step" in entry:
+                history[corpus].append((int(entry["step"]), float(value)))
+    return {corpus: points for corpus, points in history.items() if points}
+
+
+def evaluate_test_sets(trainer: RoundRobinTrainer, test_sets: Mapping) -> dict[str, dict]:
+    """{corpus: {"uar", "wa", "num_clips", "labels", "predictions"}} on each test set (all processes take part)."""
+    results = {}
+    for corpus, dataset in test_sets.items():
+        output = trainer.predict(dataset, metric_key_prefix=f"test_{corpus}")
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        predictions = np.asarray(logits).argmax(axis=-1)
+        labels = np.asarray(output.label_ids)
+        results[corpus] = dict(corpus_metrics(labels, predictions), labels=labels, predictions=predictions)
+    return results
+
+
+def run_finetuning(model_args: ModelArguments, data_args: DataArguments, training_args, callbacks=None, quiet: bool = False) -> dict:
+    """The whole run: data, model, round-robin training (resuming if asked), final model in output_dir, test
+    results per corpus (results.json/md/csv), validation-UAR curves and confusion matrices. Returns
+    `{"output_dir", "results" (results.json's content, or None), "plots": [...], "model_dir", "trainer"}`.
+    `quiet` drops the Trainer's printed logs and progress bars (the `callbacks` still see everything)."""
+    if launched_distributed() and training_args.world_size <= 1:
+        raise UsageError(
+            f"launched as one of {os.environ['WORLD_SIZE']} processes, but training is not distributed (no GPU? pass "
+            "--use_cpu true for CPU training with gloo): every process would train alone on the same output_dir"
+        )
+    output_dir = Path(training_args.output_dir)
+    is_main = training_args.process_index == 0
+    set_seed(training_args.seed)
+    model, feature_extractor = build_model(model_args, seed=training_args.seed)
+    if model_args.stage == "expand-only":
+        if is_main:
+            model.save_pretrained(output_dir)
+            feature_extractor.save_pretrained(output_dir)
+            model.print_trainable_parameters()
+        return {"output_dir": str(output_dir), "results": None, "plots": [], "model_dir": str(output_dir)}
+
+    dataset = load_training_data(data_args, training_args, show_progress=not quiet)
+    validation_sets = split_by_corpus(dataset.get("validation"))
+    test_sets = split_by_corpus(dataset.get("test"))
+    if not validation_sets and training_args.eval_strategy != "no":
+        logger.warning("no validation clips: evaluation during training and best-model selection are off")
+        training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
+    trainer = RoundRobinTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset["train"],
+        eval_dataset=validation_sets or None,
+        processing_class=feature_extractor,
+        max_seconds=data_args.max_seconds,
+        callbacks=callbacks,
+    )
+    if quiet:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model()  # the final (with load_best_model_at_end: the best) model, loadable from output_dir
+    trainer.save_state()
+
+    results, plots = None, []
+    test_results = evaluate_test_sets(trainer, test_sets) if test_sets else {}
+    if is_main:
+        name = Path(model_args.model_name_or_path).name if not model_args.tiny else "tiny HuBERT"
+        model_name = f"{model_args.stage} ({name})"
+        if test_results:
+            results = write_results(test_results, output_dir, split="test", model_name=model_name)
+            for corpus, values in test_results.items():
+                path = output_dir / f"confusion_{_file_safe(corpus)}.png"
+                plot_confusion_matrix(values["labels"], values["predictions"], path, title=f"{corpus} (test)")
+                plots.append(str(path))
+        history = uar_history(trainer.state.log_history, list(validation_sets))
+        if history:
+            path = plot_uar_curves(history, output_dir / "validation_uar.png", title=f"Validation UAR, {model_name}")
+            plots.insert(0, str(path))
+    trainer.accelerator.wait_for_everyone()
+    return {"output_dir": str(output_dir), "results": results, "plots": plots, "model_dir": str(output_dir), "trainer": trainer}
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def format_results(summary: dict) -> str:
+    results = summary.get("results")
+    lines = []
+    if results:
+        for corpus, values in results["per_corpus"].items():
+            lines.append(f"  {corpus:<20} UAR {100 * values['uar']:5.1f} %   WA {100 * values['wa']:5.1f} %   ({values['num_clips']} clips)")
+        lines.append(f"  {'mean':<20} UAR {100 * results['mean']['uar']:5.1f} %   WA {100 * results['mean']['wa']:5.1f} %")
+    lines.append(f"model: {summary['model_dir']}")
+    lines += [f"plot: {path}" for path in summary.get("plots", [])]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "build_model",
+    "evaluate_test_sets",
+    "format_results",
+    "load_training_data",
+    "run_finetuning",
+    "select_corpora",
+    "split_by_corpus",
+    "uar_history",
+]
