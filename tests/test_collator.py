@@ -60,10 +60,10 @@ def test_long_clips_keep_their_first_max_seconds():
     assert torch.equal(batch["input_values"], again["input_values"])
 
 
-def test_short_clips_are_padded_to_the_minimum_with_a_mask():
+def test_short_clips_are_padded_to_the_minimum_and_the_padding_counts_as_audio():
     batch = AudioCollator(extractor())([{"audio": clip(100), "label": 0}, {"audio": [0.5], "label": 3}])
     assert batch["input_values"].shape == (2, 400)
-    assert batch["attention_mask"].sum(1).tolist() == [100, 1]
+    assert batch["attention_mask"].sum(1).tolist() == [400, 400]  # the model needs one frame: 400 samples
     batch = AudioCollator(extractor(), min_samples=50)([{"audio": clip(30), "label": 0}])
     assert batch["input_values"].shape == (1, 50)
 
@@ -172,4 +172,4 @@ def test_fuzzed_rows_give_a_correct_batch_or_a_collation_error(batch_rows, layer
     assert batch["labels"].tolist() == [int(row["label"]) for row in batch_rows]
     assert all(0 <= label < 6 for label in batch["labels"].tolist())
     if layer_norm:
-        assert batch["attention_mask"].sum(1).tolist() == lengths
+        assert batch["attention_mask"].sum(1).tolist() == [max(length, 400) for length in lengths]

@@ -10,17 +10,19 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 import torch.nn.functional as F
+from conftest import random_audio
 from huggingface_hub.errors import HTTPError
 from safetensors.torch import save_file
 from transformers import HubertConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
 
-from conftest import random_audio
 from exhubert_hf import EXHUBERT_LABELS, ExHubertConfig, ExHubertForSequenceClassification
-from exhubert_hf.hub import convert
 from exhubert_hf.commands import main
+from exhubert_hf.hub import convert
 from exhubert_hf.hub.convert import convert_official_checkpoint, convert_published_state_dict
 from exhubert_hf.testing import hubert_large_config, tiny_hubert_config
 
@@ -423,3 +425,26 @@ def test_command_line_converts_and_reports_errors(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "exhubert convert-official: error:" in error and "--overwrite" in error
     assert main(["convert-official", str(source), str(destination), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("seconds", [1.0, 2.2])
+def test_predict_runs_the_converted_checkpoint_as_the_release_snippet_does(tmp_path, monkeypatch, seconds):
+    """The release's inference code: facebook/hubert-base-ls960's feature extractor (normalised, no attention
+    mask) with padding="max_length", max_length=48000, then the published model on the padded clip."""
+    config = published_config()
+    state = published_state(config)
+    converted = convert_official_checkpoint(write_published_checkpoint(tmp_path / "published", config, state), tmp_path / "out")
+    audio = (0.3 * np.random.default_rng(7).standard_normal(int(16000 * seconds)) + 0.05).astype(np.float32)
+    soundfile.write(tmp_path / "clip.wav", audio, 16000, subtype="FLOAT")
+
+    release_extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False)
+    inputs = release_extractor(audio, sampling_rate=16000, padding="max_length", max_length=48000, return_tensors="pt")
+    assert inputs.input_values.shape == (1, 48000) and "attention_mask" not in inputs
+    with torch.no_grad():
+        expected = reference_logits(state, config, inputs.input_values).softmax(-1)[0].numpy()
+
+    output = tmp_path / "predictions.json"
+    assert main(["predict", str(tmp_path / "clip.wav"), "--model", str(converted), "-o", str(output), "--no-progress"]) == 0
+    (row,) = [record for record in json.loads(output.read_text()) if record["level"] == "file"]
+    predicted = np.array([row[label] for label in EXHUBERT_LABELS])
+    assert np.abs(predicted - expected).max() <= 1e-5

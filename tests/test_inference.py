@@ -153,7 +153,7 @@ def test_a_short_clip_gets_what_the_pipeline_gives(model_folder):
 
 def test_models_without_attention_mask_see_windows_zero_padded_to_the_window(group_norm_model_folder):
     predictor = EmotionPredictor(group_norm_model_folder, window=3.0, show_progress=False)
-    assert not predictor.uses_attention_mask
+    assert not predictor.preprocessing.attention_mask
     clip = np.random.default_rng(1).standard_normal(16000).astype(np.float32)
     normalised = (clip - clip.mean()) / np.sqrt(clip.var() + 1e-7)
     padded = torch.from_numpy(np.pad(normalised, (0, 32000)))[None]

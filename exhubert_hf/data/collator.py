@@ -1,15 +1,13 @@
-"""Batches of prepared rows for training and evaluation: crop, normalise and pad with the feature extractor.
+"""Batches of prepared rows for training and evaluation: crop, then the model's preprocessing.
 
 * Clips longer than `max_seconds` keep their **first** `max_seconds`. The crop is deterministic (no random
   offset) so that a batch is a pure function of its rows: a resumed run sees exactly the batches an
   uninterrupted run would have seen, and evaluation is reproducible.
-* Each clip is normalised to zero mean and unit variance over its own (cropped) samples by the feature
-  extractor, independent of what else is in the batch (the feature extractor is always asked for the mask
-  internally, so padding never enters a clip's statistics), then zero-padded to the longest clip.
-* Clips shorter than `min_samples` (default 400: HuBERT's CNN receptive field, 25 ms at 16 kHz; shorter
-  inputs give no frame at all) are zero-padded to `min_samples`; the attention mask marks the real samples.
-* `attention_mask` is returned only when `feature_extractor.return_attention_mask` is true (layer-norm
-  feature encoders); group-norm models (HuBERT Base) were trained on zero-padded batches without masks.
+* Then `exhubert_hf.preprocessing.Preprocessing`, the same as at inference: each clip normalised on its own
+  (independent of what else is in the batch), zero-padded to the longest clip (at least `min_samples`, the
+  CNN's receptive field: 400 samples = 25 ms for HuBERT; those zeros count as audio), and `attention_mask` only
+  when the feature extractor returns one (layer-norm feature encoders; group-norm models such as HuBERT Base
+  were trained on zero-padded batches without masks).
 * Every invalid row raises `CollationError` (a `ValueError`) naming the row's `path` when it has one:
   a row that is not a mapping, a missing `audio`/`label` key, audio that is not a non-empty 1-d array of
   real numbers, non-finite samples, samples above `MAX_ABS_SAMPLE` = 1e15 in magnitude (too large to
@@ -30,6 +28,7 @@ from transformers import HubertConfig
 from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE
 from ..errors import InputError
 from ..modeling_exhubert import receptive_field
+from ..preprocessing import Preprocessing
 
 # Samples the CNN feature encoder of every HuBERT needs for one frame (400 = 25 ms at 16 kHz).
 HUBERT_RECEPTIVE_FIELD = receptive_field(HubertConfig())
@@ -95,7 +94,8 @@ class AudioCollator:
         self.min_samples = min_samples
         self.num_labels = num_labels
         self.max_samples = None if max_seconds is None else max(1, int(round(max_seconds * sampling_rate)))
-        self.return_attention_mask = bool(getattr(feature_extractor, "return_attention_mask", False))
+        self.preprocessing = Preprocessing.from_feature_extractor(feature_extractor, min_samples)
+        self.return_attention_mask = self.preprocessing.attention_mask
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if isinstance(rows, Mapping) or not hasattr(rows, "__len__") or len(rows) == 0:
@@ -105,33 +105,15 @@ class AudioCollator:
             clip, label = self._check_row(row, index)
             clips.append(clip)
             labels.append(label)
-        lengths = [len(clip) for clip in clips]
-        target = max(max(lengths), self.min_samples)
-        try:
-            features = self.feature_extractor(
-                clips,
-                sampling_rate=self.sampling_rate,
-                padding="max_length",
-                max_length=target,
-                return_attention_mask=True,
-                return_tensors="np",
-            )
-        except (ValueError, TypeError, FloatingPointError, OverflowError) as error:  # pragma: no cover
-            raise CollationError(f"the feature extractor rejected the batch: {error}") from error
-        input_values = np.asarray(features["input_values"], dtype=np.float32)
+        features = self.preprocessing(clips)
+        input_values = features["input_values"]
         finite = np.isfinite(input_values).all(axis=1)
         if not finite.all():
             index = int(np.flatnonzero(~finite)[0])
             raise CollationError(
                 "audio values too large to normalise (non-finite after normalisation)", _path(rows[index]), index
             )
-        attention_mask = np.zeros((len(clips), target), dtype=np.int64)
-        for index, length in enumerate(lengths):
-            attention_mask[index, :length] = 1
-            input_values[index, length:] = 0.0
-        batch = {"input_values": torch.from_numpy(np.ascontiguousarray(input_values))}
-        if self.return_attention_mask:
-            batch["attention_mask"] = torch.from_numpy(attention_mask)
+        batch = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in features.items()}
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return batch
 

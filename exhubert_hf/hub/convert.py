@@ -25,11 +25,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import HubertConfig
 
-from ..configuration_exhubert import EXHUBERT_LABELS, ExHubertConfig
+from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig
 from ..errors import InputError, ModelLoadError, OutputExistsError
 from ..modeling_exhubert import ExHubertForSequenceClassification, default_feature_extractor
+from ..preprocessing import Preprocessing
 
 PUBLISHED_REPO_ID = "amiriparian/ExHuBERT"
+PUBLISHED_CLIP_SAMPLES = 3 * SAMPLING_RATE  # the release pads every clip to 3 s (max_length=48000)
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
 PICKLE_FILE = "pytorch_model.bin"
@@ -42,6 +44,16 @@ _WEIGHT_NORM_NAMES = {
 }
 _WEIGHT_NORM_ALIASES = {**_WEIGHT_NORM_NAMES, **{new: old for old, new in _WEIGHT_NORM_NAMES.items()}}
 _GATE_KEY = re.compile(r"^(hubert\.encoder\.layers\.(\d+))\.gate\.(weight|bias)$")
+
+
+def published_feature_extractor(config: ExHubertConfig):
+    """How the release runs its model (the inference snippet of the `amiriparian/ExHuBERT` model card):
+    `facebook/hubert-base-ls960`'s feature extractor (per-clip normalisation, no attention mask) called with
+    `padding="max_length", max_length=48000`, i.e. every clip zero-padded to 3 s and the whole padded vector
+    normalised. Recorded in the feature extractor for `exhubert_hf.preprocessing`."""
+    feature_extractor = default_feature_extractor(config, return_attention_mask=False)
+    Preprocessing(normalize=True, normalize_padding=True, pad_to_samples=PUBLISHED_CLIP_SAMPLES, attention_mask=False).record(feature_extractor)
+    return feature_extractor
 
 
 def exhubert_config_from_published(published_config: Mapping, original_layer_gates: bool) -> ExHubertConfig:
@@ -196,9 +208,7 @@ def convert_official_checkpoint(
     # assign=True takes the loaded tensors as the parameters: no second copy of a 2.7 GB model.
     model.load_state_dict(state, strict=True, assign=True)
     destination.mkdir(parents=True, exist_ok=True)
-    # The preprocessing documented for the published checkpoint (`facebook/hubert-base-ls960`'s feature
-    # extractor): per-utterance normalisation, zero padding, no attention mask.
-    default_feature_extractor(config, return_attention_mask=False).save_pretrained(destination)
+    published_feature_extractor(config).save_pretrained(destination)
     model.save_pretrained(destination)
     return destination
 
@@ -254,4 +264,4 @@ def _provenance(source: str, commit: str | None, weights_path: Path) -> dict:
     return {"source": source, "revision": commit, "weights_file": weights_path.name, "weights_sha256": digest.hexdigest()}
 
 
-__all__ = ["PUBLISHED_REPO_ID", "convert_official_checkpoint", "convert_published_state_dict", "exhubert_config_from_published", "load_published_weights"]
+__all__ = ["PUBLISHED_CLIP_SAMPLES", "PUBLISHED_REPO_ID", "published_feature_extractor", "convert_official_checkpoint", "convert_published_state_dict", "exhubert_config_from_published", "load_published_weights"]

@@ -9,15 +9,12 @@
 
 Windowing is `exhubert_hf.inference.windows`; the result types and their table are `results`.
 
-Padding (follows the model's feature extractor)
-    Every window is normalised by the feature extractor over its real samples only. A window shorter than
-    the feature encoder's receptive field (400 samples = 25 ms for HuBERT; computed from `conv_kernel` /
-    `conv_stride`) is zero-padded to it, and those zeros count as audio: the model needs one frame.
-    Models whose feature extractor returns an attention mask (layer-norm feature encoders, HuBERT Large)
-    get batches padded to their longest window with an attention mask, so a window's result does not
-    depend on its batch. Models without one (group-norm feature encoders, and the converted published
-    checkpoint, trained on zero-padded 3 s clips) get every window zero-padded to `window` seconds, the
-    regime they were trained in, and again no dependence on the batch.
+Preprocessing (the model's own, `exhubert_hf.preprocessing`: the same as in training)
+    Models that take an attention mask (layer-norm feature encoders, HuBERT Large) get batches padded to their
+    longest window with a mask, so a window's result does not depend on its batch. Models without one
+    (group-norm feature encoders, and the converted published checkpoint, which its authors run on clips
+    zero-padded to 3 s) get every window zero-padded to at least `window` seconds, and again no dependence on
+    the batch. A window shorter than the CNN's receptive field (400 samples for HuBERT) is padded to it.
 
 Embeddings
     The mean over all frames of `hidden_states[layer]`, i.e. windows weighted by their frame counts.
@@ -46,7 +43,7 @@ from ..configuration_exhubert import SAMPLING_RATE
 from ..data.audio import AudioReadError, audio_info, find_audio_files, read_audio
 from ..errors import UsageError
 from ..loading import load_audio_classifier, load_feature_extractor
-from ..modeling_exhubert import receptive_field
+from ..preprocessing import Preprocessing
 from .export import quantize_int8
 from .results import Embeddings, FilePrediction, Predictions, WindowPrediction
 from .windows import seconds_to_samples, window_bounds, window_count
@@ -130,8 +127,7 @@ class EmotionPredictor:
         self.model.to(self.device).eval()
         self.sampling_rate = SAMPLING_RATE
         self.window, self.hop = self.window_samples / SAMPLING_RATE, self.hop_samples / SAMPLING_RATE
-        self.min_samples = receptive_field(self.model.config)
-        self.uses_attention_mask = bool(getattr(self.feature_extractor, "return_attention_mask", False))
+        self.preprocessing = Preprocessing.for_model(self.model.config, self.feature_extractor)
         self.batch_size = batch_size
         self.show_progress = show_progress
         self.pool_samples = pool_samples
@@ -263,7 +259,7 @@ class EmotionPredictor:
                             outcome.num_samples = stop.value
                             break
                         pool.append(_Piece(outcome, index, start, end, samples))
-                        pooled += max(len(samples), self.min_samples)
+                        pooled += self.preprocessing.padded_length(len(samples))
                         if pooled >= self.pool_samples and len(pool) >= self.batch_size:
                             self._compute(pool, compute, progress)
                             pool, pooled = [], 0
@@ -294,24 +290,15 @@ class EmotionPredictor:
             progress.update(len(pool[begin : begin + self.batch_size]))
 
     def _inputs(self, batch: list[_Piece]) -> tuple[dict, torch.Tensor]:
-        arrays = [
-            piece.samples if len(piece.samples) >= self.min_samples else np.pad(piece.samples, (0, self.min_samples - len(piece.samples)))
-            for piece in batch
-        ]
-        lengths = torch.tensor([len(array) for array in arrays])
-        if self.uses_attention_mask:
-            padding = dict(padding="longest")
-        else:
-            padding = dict(padding="max_length", max_length=max(self.window_samples, int(lengths.max())))
-        # The mask is always computed so that normalisation covers the real samples only; the model gets
-        # it only if its feature extractor says so.
-        features = self.feature_extractor(
-            arrays, sampling_rate=self.sampling_rate, return_attention_mask=True, return_tensors="pt", **padding
-        )
-        input_name = self.feature_extractor.model_input_names[0]
-        inputs = {input_name: features[input_name].to(self.device, self.model.dtype)}
-        if self.uses_attention_mask:
-            inputs["attention_mask"] = features["attention_mask"].to(self.device)
+        """The model inputs of a batch of windows, and each window's length in audio samples."""
+        clips = [piece.samples for piece in batch]
+        lengths = torch.tensor([max(len(clip), self.preprocessing.min_samples) for clip in clips])
+        # Without an attention mask the model sees the padding: every window is padded to the window length (at
+        # least), so a window's result does not depend on the other windows of its batch.
+        features = self.preprocessing(clips, pad_to=0 if self.preprocessing.attention_mask else self.window_samples)
+        inputs = {"input_values": torch.from_numpy(features["input_values"]).to(self.device, self.model.dtype)}
+        if "attention_mask" in features:
+            inputs["attention_mask"] = torch.from_numpy(features["attention_mask"]).to(self.device)
         return inputs, lengths
 
     def _probabilities(self, batch: list[_Piece]) -> list[np.ndarray]:
