@@ -51,6 +51,10 @@ class ExHubertConfig(HubertConfig):
         original_layer_gates (`bool`, defaults to `False`):
             Whether each original layer is followed by a linear gate too (initialised to the identity),
             as in the published `amiriparian/ExHuBERT` checkpoint.
+        layerdrop (`float`, defaults to 0.0):
+            In training, the probability of skipping a whole block (an original and its copies together; never a
+            copy without its original). 0 as in the official code, which disables layer drop; HuBERT's own
+            default of 0.1 per layer is not taken over by expansion, so a non-zero value is an explicit choice.
     """
 
     model_type = "exhubert"
@@ -60,6 +64,7 @@ class ExHubertConfig(HubertConfig):
     freeze_original_layers: bool = True
     freeze_feature_encoder: bool = True
     original_layer_gates: bool = False
+    layerdrop: float = 0.0
 
     def __post_init__(self, **kwargs):
         self._validate_expansion()
@@ -111,9 +116,10 @@ class ExHubertConfig(HubertConfig):
     @classmethod
     def from_hubert_config(cls, hubert_config: HubertConfig, **expansion) -> "ExHubertConfig":
         """The expanded config of a HuBERT config: same shapes and settings, `num_source_layers` taken from its
-        `num_hidden_layers`; `expansion` sets the fields above or overrides HuBERT ones."""
+        `num_hidden_layers`; `expansion` sets the fields above or overrides HuBERT ones. HuBERT's per-layer
+        `layerdrop` is not taken over (block layer drop is 0 unless `expansion` sets it)."""
         settings = hubert_config.to_dict()
-        for key in ("model_type", "architectures", "auto_map", "transformers_version", "num_hidden_layers"):
+        for key in ("model_type", "architectures", "auto_map", "transformers_version", "num_hidden_layers", "layerdrop"):
             settings.pop(key, None)
         settings["num_source_layers"] = hubert_config.num_hidden_layers
         settings.update(expansion)

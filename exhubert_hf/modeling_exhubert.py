@@ -22,6 +22,10 @@ from transformers import (
     Wav2Vec2FeatureExtractor,
 )
 from transformers import initialization as init
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+from transformers.integrations.fsdp import is_fsdp_managed_module
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.hubert.modeling_hubert import (
     HubertEncoder,
     HubertEncoderLayer,
@@ -91,7 +95,45 @@ def _without_layers(config: ExHubertConfig) -> ExHubertConfig:
     return empty
 
 
-class ExHubertEncoder(HubertEncoder):
+class _BlockLayerDropMixin:
+    """The encoder's forward with layer drop over whole blocks.
+
+    transformers' encoder skips each layer on its own with probability `config.layerdrop`; after expansion that
+    would run a copy whose original was skipped, or skip a copy alone. Here an original and its copies (a block)
+    are skipped together or not at all, with probability `config.layerdrop` per block. The rest mirrors
+    HubertEncoder.forward (post-LN) and HubertEncoderStableLayerNorm.forward (pre-LN) of transformers 5.24;
+    tests/test_drift.py fails when transformers changes them.
+    """
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        if attention_mask is not None:
+            # make sure padded tokens output 0
+            expand_attention_mask = attention_mask.unsqueeze(-1).repeat(1, 1, hidden_states.shape[2])
+            hidden_states[~expand_attention_mask] = 0
+        attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        )
+        position_embeddings = self.pos_conv_embed(hidden_states)
+        hidden_states = hidden_states + position_embeddings.to(hidden_states.device)
+        if not self.config.do_stable_layer_norm:
+            hidden_states = self.layer_norm(hidden_states)
+        hidden_states = self.dropout(hidden_states)
+        synced_gpus = is_deepspeed_zero3_enabled() or is_fsdp_managed_module(self)
+        block_size = 1 + self.config.num_copies_per_layer
+        for start in range(0, len(self.layers), block_size):
+            skip_the_block = False
+            if self.training and self.config.layerdrop > 0.0:
+                skip_the_block = torch.rand([]) < self.config.layerdrop
+            if not skip_the_block or synced_gpus:
+                # under fsdp or deepspeed zero3 all gpus must run in sync
+                for layer in self.layers[start : start + block_size]:
+                    hidden_states = layer(hidden_states, attention_mask=attention_mask, **kwargs)
+        if self.config.do_stable_layer_norm:
+            hidden_states = self.layer_norm(hidden_states)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class ExHubertEncoder(_BlockLayerDropMixin, HubertEncoder):
     def __init__(self, config: ExHubertConfig):
         super().__init__(_without_layers(config))
         self.config = config
@@ -100,7 +142,7 @@ class ExHubertEncoder(HubertEncoder):
         )
 
 
-class ExHubertEncoderStableLayerNorm(HubertEncoderStableLayerNorm):
+class ExHubertEncoderStableLayerNorm(_BlockLayerDropMixin, HubertEncoderStableLayerNorm):
     def __init__(self, config: ExHubertConfig):
         super().__init__(_without_layers(config))
         self.config = config

@@ -1,6 +1,9 @@
 """Drift guards: the places where this package mirrors transformers internals fail here, with a message saying
 what to update, when an installed transformers differs from the one the mirror follows."""
 
+import hashlib
+import inspect
+
 import transformers
 from transformers import HubertForSequenceClassification, HubertModel, Trainer
 from transformers.models.hubert.modeling_hubert import HubertEncoder, HubertEncoderStableLayerNorm
@@ -64,3 +67,20 @@ def test_the_checkpoint_steps_are_the_ones_mirrored():
         "RoundRobinTrainer._save_checkpoint mirrors the old ones: update it and MIRRORED_SAVE_CHECKPOINT_STEPS"
     )
     assert RoundRobinTrainer._save_checkpoint is not Trainer._save_checkpoint
+
+
+# The sources of the encoder forwards that `_BlockLayerDropMixin.forward` mirrors (transformers 5.24).
+MIRRORED_FORWARD_SHA256 = {
+    "HubertEncoder.forward": "22cbe5027f831b2d2f3738ffd35a3d38e8a102b94a5c541304827bf6cce9d13c",
+    "HubertEncoderStableLayerNorm.forward": "62a29d580b6396872e08a21d59e3e6468785bc7bdb67bd3e477a69080339fdf5",
+}
+
+
+def test_the_encoder_forwards_are_the_ones_mirrored():
+    for name, expected in MIRRORED_FORWARD_SHA256.items():
+        owner = {"HubertEncoder": HubertEncoder, "HubertEncoderStableLayerNorm": HubertEncoderStableLayerNorm}[name.split(".")[0]]
+        digest = hashlib.sha256(inspect.getsource(owner.forward).encode()).hexdigest()
+        assert digest == expected, (
+            f"transformers {VERSION} changed {name}; exhubert_hf.modeling_exhubert._BlockLayerDropMixin.forward mirrors "
+            f"the 5.24 version with block layer drop: port the change there, then record sha256 {digest}"
+        )

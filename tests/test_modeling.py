@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 import torch
+from conftest import random_audio
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -19,7 +20,6 @@ from transformers import (
     Wav2Vec2Model,
 )
 
-from conftest import random_audio
 from exhubert_hf import EXHUBERT_LABELS, ExHubertConfig, ExHubertForSequenceClassification, ExHubertModel
 from exhubert_hf.testing import hubert_large_config, tiny_hubert_config
 
@@ -396,3 +396,33 @@ def test_a_pickle_checkpoint_that_would_run_code_is_refused_unrun(tmp_path):
     with pytest.raises(Exception, match="[Ww]eights only load failed"):
         AutoModelForAudioClassification.from_pretrained(tmp_path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("num_copies", [1, 2])
+def test_layer_drop_skips_whole_blocks_never_a_copy_without_its_original(num_copies):
+    source = tiny_source(HubertModel, num_hidden_layers=3, layerdrop=0.5)
+    model = ExHubertForSequenceClassification.from_hubert(source, num_copies_per_layer=num_copies, layerdrop=0.5).train()
+    layers = model.hubert.encoder.layers
+    ran = []
+    for index, layer in enumerate(layers):
+        layer.register_forward_hook(lambda module, args, output, index=index: ran.append(index))
+    block = 1 + num_copies
+    skipped_blocks = 0
+    audio, _ = random_audio(batch=1, samples=1200)
+    with torch.no_grad():
+        for _ in range(200):
+            ran.clear()
+            model(audio)
+            for start in range(0, len(layers), block):
+                members = [index in ran for index in range(start, start + block)]
+                assert all(members) or not any(members), f"block {start // block} ran only layers {members}"
+                skipped_blocks += not any(members)
+    assert 0.35 * 600 < skipped_blocks < 0.65 * 600  # about half of the 3 x 200 blocks, so the test can fail
+
+
+def test_expansion_turns_layer_drop_off_unless_asked_and_records_it(tmp_path):
+    source = tiny_source(layerdrop=0.1)
+    assert ExHubertForSequenceClassification.from_hubert(source).config.layerdrop == 0.0
+    chosen = ExHubertForSequenceClassification.from_hubert(source, layerdrop=0.2)
+    chosen.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["layerdrop"] == 0.2

@@ -403,3 +403,20 @@ def test_tiny_stage1_on_real_emodb_and_urdu(tmp_path):
     assert model.config.id2label[0] == "low arousal, negative valence"
     print("tiny stage 1 on EMO-DB + URDU, test UAR:", {c: round(v["uar"], 3) for c, v in results["per_corpus"].items()})
     assert summary["results"] == results
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [("stage2_exhubert", 336_682_886), ("ablation_xlarge", 664_182_662), ("ablation_unfrozen", 664_182_662)],
+)
+def test_the_bundled_expansion_configs_train_the_papers_parameter_counts(config, expected):
+    """Table 2's trainable parameters on the HuBERT Large shape, built (on the meta device) from the configs."""
+    from exhubert_hf import ExHubertConfig, ExHubertForSequenceClassification
+    from exhubert_hf.testing import hubert_large_config
+    from exhubert_hf.train.run import expansion_settings
+
+    model_args = parse_training_arguments(["--config", config])[0]
+    expanded = ExHubertConfig.from_hubert_config(hubert_large_config(), **expansion_settings(model_args))
+    with torch.device("meta"):
+        model = ExHubertForSequenceClassification(expanded)
+    assert sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad) == expected

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import load_from_disk
-from transformers import AutoConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+from transformers import HubertForSequenceClassification, Wav2Vec2FeatureExtractor
 from transformers.trainer_utils import set_seed
 
 from ..configuration_exhubert import EXHUBERT_LABELS
 from ..data.plan import parse_corpus_entries
 from ..data.prepare import prepare_corpora
 from ..errors import ModelLoadError, UsageError
+from ..loading import read_model_config
 from ..modeling_exhubert import ExHubertForSequenceClassification, default_feature_extractor
 from ..testing import tiny_hubert_config
 from .arguments import ConfigError, DataArguments, ModelArguments, launched_distributed
@@ -94,6 +95,20 @@ def _config_overrides(model_args: ModelArguments) -> dict:
     return value
 
 
+def expansion_settings(model_args: ModelArguments, overrides: dict | None = None) -> dict:
+    """The block-expansion arguments of a run (`ExHubertForSequenceClassification.from_hubert`). Expansion turns
+    layer drop off (as the official code does) unless `config_overrides` sets `layerdrop` explicitly."""
+    settings = dict(
+        num_copies_per_layer=model_args.num_copies_per_layer,
+        freeze_original_layers=model_args.freeze_original_layers,
+        freeze_feature_encoder=model_args.freeze_feature_encoder,
+        original_layer_gates=model_args.original_layer_gates,
+    )
+    if overrides and "layerdrop" in overrides:
+        settings["layerdrop"] = overrides["layerdrop"]
+    return settings
+
+
 def build_model(model_args: ModelArguments, seed: int = 0):
     """(model, feature extractor) for the stage: stage1 the model as it is (a HuBERT gets a six-class head),
     stage2 / expand-only the block expansion of a HuBERT (an ExHuBERT is used as it is); freezing as asked."""
@@ -111,16 +126,16 @@ def build_model(model_args: ModelArguments, seed: int = 0):
         model = HubertForSequenceClassification(config)
     else:
         path = model_args.model_name_or_path
-        config = AutoConfig.from_pretrained(path, revision=model_args.model_revision, trust_remote_code=True)
+        model_type = read_model_config(path, model_args.model_revision).get("model_type")  # read as data: no code runs
         try:
             feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(path, revision=model_args.model_revision)
         except (OSError, ValueError):
             feature_extractor = None
-        if config.model_type == "exhubert":
+        if model_type == "exhubert":
             model = ExHubertForSequenceClassification.from_pretrained(
                 path, revision=model_args.model_revision, **overrides, **load_kwargs
             )
-        elif config.model_type == "hubert":
+        elif model_type == "hubert":
             model = HubertForSequenceClassification.from_pretrained(
                 path,
                 revision=model_args.model_revision,
@@ -132,16 +147,10 @@ def build_model(model_args: ModelArguments, seed: int = 0):
                 **load_kwargs,
             )
         else:
-            raise ModelLoadError(f"{path} holds a {config.model_type!r} model; ExHuBERT fine-tuning needs a HuBERT or ExHuBERT")
+            raise ModelLoadError(f"{path} holds a {model_type!r} model; ExHuBERT fine-tuning needs a HuBERT or ExHuBERT")
     is_exhubert = isinstance(model, ExHubertForSequenceClassification)
     if model_args.stage in ("stage2", "expand-only") and not is_exhubert:
-        model = ExHubertForSequenceClassification.from_hubert(
-            model,
-            num_copies_per_layer=model_args.num_copies_per_layer,
-            freeze_original_layers=model_args.freeze_original_layers,
-            freeze_feature_encoder=model_args.freeze_feature_encoder,
-            original_layer_gates=model_args.original_layer_gates,
-        )
+        model = ExHubertForSequenceClassification.from_hubert(model, **expansion_settings(model_args, overrides))
     elif is_exhubert:
         if model_args.freeze_original_layers:
             model.freeze_original_layers()
@@ -262,6 +271,7 @@ def format_results(summary: dict) -> str:
 
 __all__ = [
     "build_model",
+    "expansion_settings",
     "evaluate_test_sets",
     "format_results",
     "load_training_data",
