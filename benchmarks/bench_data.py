@@ -17,16 +17,16 @@ import time
 from pathlib import Path
 
 import torch
+from timing import describe_device
 from torch.utils.data import DataLoader
 from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
 from exhubert_hf.data.collator import AudioCollator
-from exhubert_hf.modeling_exhubert import default_feature_extractor
 from exhubert_hf.data.prepare import prepare_corpora
 from exhubert_hf.data.sampler import RoundRobinBatchSampler
+from exhubert_hf.modeling_exhubert import default_feature_extractor
 from exhubert_hf.testing import hubert_large_config
-from timing import describe_device
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

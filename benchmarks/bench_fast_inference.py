@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import describe_device
 from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
@@ -24,7 +25,6 @@ from exhubert_hf.data.audio import find_audio_files, read_audio
 from exhubert_hf.inference.export import OnnxAudioClassifier, export_onnx, quantize_int8
 from exhubert_hf.modeling_exhubert import default_feature_extractor
 from exhubert_hf.testing import hubert_large_config
-from timing import describe_device
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
 

@@ -9,11 +9,11 @@ Target: ExHuBERT / stock ≤ 2.10 (the extra 24 layers and the zero-initialised 
 import argparse
 
 import torch
+from timing import describe_device, interleaved_medians, print_ratio_table
 from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
 from exhubert_hf.testing import hubert_large_config
-from timing import describe_device, interleaved_medians, print_ratio_table
 
 
 def main():

@@ -96,7 +96,6 @@ def main():
         return
 
     import torch
-
     from timing import describe_device
 
     print(f"device: {describe_device(torch.device(args.device))}")

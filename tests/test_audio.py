@@ -6,10 +6,10 @@ import io
 import numpy as np
 import pytest
 import soundfile
+from audio_matrix import GOOD_FILES, TONE_SECONDS, bad_files, tone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audio_matrix import GOOD_FILES, TONE_SECONDS, bad_files, tone
 from exhubert_hf.data.audio import AudioReadError, audio_info, find_audio_files, read_audio
 
 

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
+from audio_matrix import bad_files, tone, write_good_files
+from conftest import DATA, run_cli
 
 from exhubert_hf import EXHUBERT_LABELS
 from exhubert_hf.inference import EmotionPredictor
-from audio_matrix import bad_files, tone, write_good_files
-from conftest import DATA, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 EMODB = DATA / "emodb" / "wav"

@@ -9,10 +9,10 @@ import soundfile
 
 from exhubert_hf.configuration_exhubert import emotion_class
 from exhubert_hf.data.corpora import CORPORA, esd_split, scan_corpus
-from exhubert_hf.data.manifest import read_manifest
-from exhubert_hf.data.records import ManifestError
 from exhubert_hf.data.labels import MANIFEST_SECTION, UnknownLabelError, load_label_mapping
+from exhubert_hf.data.manifest import read_manifest
 from exhubert_hf.data.plan import plan_corpora
+from exhubert_hf.data.records import ManifestError
 
 
 def write_wav(path: Path, seconds: float = 0.005, rate: int = 16000) -> Path:

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,9 @@ from transformers import AutoModelForAudioClassification, HubertForSequenceClass
 
 from exhubert_hf import ExHubertForSequenceClassification
 from exhubert_hf.commands import main as exhubert_main
+from exhubert_hf.hub.model_card import write_model_card
 from exhubert_hf.hub.pull import pull_from_hub
 from exhubert_hf.hub.push import FolderRefused, check_folder, push_to_hub
-from exhubert_hf.hub.model_card import write_model_card
 from exhubert_hf.testing import tiny_hubert_config
 
 MODEL_FILES = ["README.md", "config.json", "configuration_exhubert.py", "model.safetensors", "modeling_exhubert.py", "preprocessor_config.json"]

@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile
 import torch
+from conftest import DATA, run_cli, save_tiny_model
 from transformers import pipeline
 
 from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification
 from exhubert_hf.data.audio import audio_info, find_audio_files
 from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, window_bounds
 from exhubert_hf.modeling_exhubert import receptive_field
-from conftest import DATA, run_cli, save_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 EMODB = DATA / "emodb" / "wav"

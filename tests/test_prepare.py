@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from audio_matrix import bad_files, write_good_files
+
 from exhubert_hf.commands import main as exhubert_main
-from exhubert_hf.data.audio import audio_info
 from exhubert_hf.configuration_exhubert import EXHUBERT_LABELS, emotion_class
+from exhubert_hf.data.audio import audio_info
 from exhubert_hf.data.cache import cache_key
 from exhubert_hf.data.plan import CorpusSpecError, plan_corpora
 from exhubert_hf.data.prepare import prepare_corpora
