@@ -1,4 +1,5 @@
-"""Configuration of ExHuBERT: HuBERT with backbone block expansion (Amiriparian et al., Interspeech 2024).
+"""Configuration of ExHuBERT: HuBERT with backbone block expansion (Amiriparian et al., Interspeech 2024), also of a
+wav2vec 2.0 or data2vec-audio encoder.
 
 Self-contained on purpose: `save_pretrained` copies this file into every checkpoint so that
 `trust_remote_code=True` works where `exhubert_hf` is not installed.
@@ -9,6 +10,13 @@ from transformers import HubertConfig
 
 # Every HuBERT, and so every ExHuBERT, takes 16 kHz mono audio: the one home of this number in the package.
 SAMPLING_RATE = 16000
+# The encoder families block expansion reproduces exactly (transformers model types): their encoder layers are the
+# same code as HuBERT's; modeling_exhubert builds each family's own feature encoder, projection and positional
+# embedding.
+SOURCE_MODEL_TYPES = ("hubert", "wav2vec2", "data2vec-audio")
+# What data2vec-audio configs leave unsaid because that family has one kind of each: a layer-norm convolutional
+# feature encoder and post-LN encoder layers.
+DATA2VEC_AUDIO_LAYOUT = dict(feat_extract_norm="layer", do_stable_layer_norm=False)
 
 AROUSAL_LEVELS = ("low", "high")
 VALENCE_LEVELS = ("negative", "neutral", "positive")
@@ -31,7 +39,7 @@ def emotion_class(arousal: str, valence: str) -> int:
 @strict
 class ExHubertConfig(HubertConfig):
     r"""
-    A HuBERT configuration plus the block-expansion layout.
+    A HuBERT configuration plus the block-expansion layout (and the family of the expanded encoder).
 
     The encoder has `num_source_layers * (1 + num_copies_per_layer)` layers, stored as
     `num_hidden_layers`, in the order original 0, its copies, original 1, its copies, ... Each copy
@@ -55,6 +63,11 @@ class ExHubertConfig(HubertConfig):
             In training, the probability of skipping a whole block (an original and its copies together; never a
             copy without its original). 0 as in the official code, which disables layer drop; HuBERT's own
             default of 0.1 per layer is not taken over by expansion, so a non-zero value is an explicit choice.
+        source_model_type (`str`, defaults to `"hubert"`):
+            The family of the expanded encoder: "hubert", "wav2vec2" or "data2vec-audio" (its transformers model type),
+            which decides the feature encoder, feature projection and positional embedding modules. A config from a
+            data2vec-audio encoder keeps that family's settings and their meaning: `num_conv_pos_embeddings` counts its
+            positional convolutions, `conv_pos_kernel_size` is their kernel size.
     """
 
     model_type = "exhubert"
@@ -65,6 +78,7 @@ class ExHubertConfig(HubertConfig):
     freeze_feature_encoder: bool = True
     original_layer_gates: bool = False
     layerdrop: float = 0.0
+    source_model_type: str = "hubert"
 
     def __post_init__(self, **kwargs):
         self._validate_expansion()
@@ -100,6 +114,11 @@ class ExHubertConfig(HubertConfig):
                 f"num_copies_per_layer must be at least 1, got {self.num_copies_per_layer}; "
                 "for a model without expansion use HubertForSequenceClassification"
             )
+        if self.source_model_type not in SOURCE_MODEL_TYPES:
+            raise ValueError(
+                f"source_model_type={self.source_model_type!r} is not an encoder family block expansion reproduces; "
+                f"use one of {SOURCE_MODEL_TYPES}"
+            )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size={self.hidden_size} is not divisible by num_attention_heads={self.num_attention_heads}; "
@@ -114,14 +133,25 @@ class ExHubertConfig(HubertConfig):
                 )
 
     @classmethod
-    def from_hubert_config(cls, hubert_config: HubertConfig, **expansion) -> "ExHubertConfig":
-        """The expanded config of a HuBERT config: same shapes and settings, `num_source_layers` taken from its
-        `num_hidden_layers`; `expansion` sets the fields above or overrides HuBERT ones. HuBERT's per-layer
-        `layerdrop` is not taken over (block layer drop is 0 unless `expansion` sets it)."""
-        settings = hubert_config.to_dict()
+    def from_hubert_config(cls, source_config, **expansion) -> "ExHubertConfig":
+        """The expanded config of a HuBERT, wav2vec 2.0 or data2vec-audio config: same shapes and settings,
+        `num_source_layers` taken from its `num_hidden_layers`, its model type as `source_model_type`; `expansion`
+        sets the fields above or overrides the source's. The source's per-layer `layerdrop` is not taken over (block
+        layer drop is 0 unless `expansion` sets it)."""
+        settings = source_config.to_dict()
+        source_model_type = settings.get("model_type")
+        if source_model_type not in SOURCE_MODEL_TYPES:
+            raise ValueError(
+                f"block expansion needs a config of one of {SOURCE_MODEL_TYPES}, got {source_model_type!r}"
+            )
+        if source_model_type == "data2vec-audio":
+            settings.update(DATA2VEC_AUDIO_LAYOUT)
+        if settings.get("vocab_size") is None:
+            settings.pop("vocab_size", None)  # it sizes a CTC head only; wav2vec2 configs without one may set null
         for key in ("model_type", "architectures", "auto_map", "transformers_version", "num_hidden_layers", "layerdrop"):
             settings.pop(key, None)
-        settings["num_source_layers"] = hubert_config.num_hidden_layers
+        settings["num_source_layers"] = source_config.num_hidden_layers
+        settings["source_model_type"] = source_model_type
         settings.update(expansion)
         return cls(**settings)
 
@@ -130,4 +160,12 @@ class ExHubertConfig(HubertConfig):
         return layer_index % (1 + self.num_copies_per_layer) != 0
 
 
-__all__ = ["AROUSAL_LEVELS", "EXHUBERT_LABELS", "SAMPLING_RATE", "VALENCE_LEVELS", "ExHubertConfig", "emotion_class"]
+__all__ = [
+    "AROUSAL_LEVELS",
+    "EXHUBERT_LABELS",
+    "SAMPLING_RATE",
+    "SOURCE_MODEL_TYPES",
+    "VALENCE_LEVELS",
+    "ExHubertConfig",
+    "emotion_class",
+]

@@ -1,8 +1,8 @@
 """ExHuBERT: HuBERT with backbone block expansion (Amiriparian et al., Interspeech 2024).
 
-Built on transformers' HuBERT modules (feature encoder, feature projection, positional conv
-embedding, encoder layers), so SDPA / flash attention and gradient checkpointing behave as in
-HuBERT. Self-contained on purpose: `save_pretrained` copies this file and
+Built on transformers' HuBERT modules (encoder layers and encoder; feature encoder, feature projection and
+positional conv embedding of the source family: HuBERT, wav2vec 2.0 or data2vec-audio), so SDPA / flash attention
+and gradient checkpointing behave as in HuBERT. Self-contained on purpose: `save_pretrained` copies this file and
 `configuration_exhubert.py` into every checkpoint for `trust_remote_code=True`.
 """
 
@@ -15,17 +15,29 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers import (
+    Data2VecAudioForCTC,
+    Data2VecAudioForSequenceClassification,
+    Data2VecAudioModel,
     HubertConfig,
     HubertForCTC,
     HubertForSequenceClassification,
     HubertModel,
+    PreTrainedConfig,
     Wav2Vec2FeatureExtractor,
+    Wav2Vec2ForCTC,
+    Wav2Vec2ForSequenceClassification,
+    Wav2Vec2Model,
 )
 from transformers import initialization as init
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.integrations.fsdp import is_fsdp_managed_module
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutput
+from transformers.models.data2vec.modeling_data2vec_audio import (
+    Data2VecAudioFeatureEncoder,
+    Data2VecAudioFeatureProjection,
+    Data2VecAudioPositionalConvEmbedding,
+)
 from transformers.models.hubert.modeling_hubert import (
     HubertEncoder,
     HubertEncoderLayer,
@@ -33,7 +45,13 @@ from transformers.models.hubert.modeling_hubert import (
     HubertEncoderStableLayerNorm,
     HubertFeatureEncoder,
     HubertFeatureProjection,
+    HubertPositionalConvEmbedding,
     HubertPreTrainedModel,
+)
+from transformers.models.wav2vec2.modeling_wav2vec2 import (
+    Wav2Vec2FeatureEncoder,
+    Wav2Vec2FeatureProjection,
+    Wav2Vec2PositionalConvEmbedding,
 )
 
 from .configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig
@@ -136,20 +154,74 @@ class _BlockLayerDropMixin:
 class ExHubertEncoder(_BlockLayerDropMixin, HubertEncoder):
     def __init__(self, config: ExHubertConfig):
         super().__init__(_without_layers(config))
-        self.config = config
-        self.layers = nn.ModuleList(
-            ExHubertEncoderLayer(config, is_copy=config.is_copy(index)) for index in range(config.num_hidden_layers)
-        )
+        _complete_encoder(self, config, ExHubertEncoderLayer)
 
 
 class ExHubertEncoderStableLayerNorm(_BlockLayerDropMixin, HubertEncoderStableLayerNorm):
     def __init__(self, config: ExHubertConfig):
         super().__init__(_without_layers(config))
-        self.config = config
-        self.layers = nn.ModuleList(
-            ExHubertEncoderLayerStableLayerNorm(config, is_copy=config.is_copy(index))
-            for index in range(config.num_hidden_layers)
-        )
+        _complete_encoder(self, config, ExHubertEncoderLayerStableLayerNorm)
+
+
+def _complete_encoder(encoder: nn.Module, config: ExHubertConfig, layer_class: type) -> None:
+    """Gives an encoder that transformers' constructor built without layers its config, the expanded layers and the
+    source family's positional embedding in place of HuBERT's (in data2vec-audio, a stack of convolutions)."""
+    encoder.config = config
+    positional_embedding = _SOURCE_FAMILIES[config.source_model_type]["positional_embedding"]
+    if type(encoder.pos_conv_embed) is not positional_embedding:
+        encoder.pos_conv_embed = positional_embedding(config)
+    encoder.layers = nn.ModuleList(
+        layer_class(config, is_copy=config.is_copy(index)) for index in range(config.num_hidden_layers)
+    )
+
+
+class _ProjectedFeaturesOnly:
+    """A wav2vec2 or data2vec-audio feature projection returning the projected features alone, as HuBERT's does:
+    ExHubertModel runs HubertModel.forward for every family (theirs also return the normalised features, which only
+    wav2vec2's pre-training quantizer uses)."""
+
+    def forward(self, hidden_states):
+        return super().forward(hidden_states)[0]
+
+
+class ExHubertWav2Vec2FeatureProjection(_ProjectedFeaturesOnly, Wav2Vec2FeatureProjection):
+    pass
+
+
+class ExHubertData2VecAudioFeatureProjection(_ProjectedFeaturesOnly, Data2VecAudioFeatureProjection):
+    pass
+
+
+# Per source family (its model type): the model classes expansion loads (base model, the one whose head it keeps, the
+# CTC model) and the modules in which the families differ. Encoder layers and the encoder forward are the same code in
+# all three (transformers generates HuBERT's and data2vec-audio's from wav2vec2's), so every family gets HuBERT's;
+# tests/test_drift.py fails if that changes.
+_SOURCE_FAMILIES = {
+    "hubert": dict(
+        base_model=HubertModel,
+        sequence_classification=HubertForSequenceClassification,
+        ctc=HubertForCTC,
+        feature_encoder=HubertFeatureEncoder,
+        feature_projection=HubertFeatureProjection,
+        positional_embedding=HubertPositionalConvEmbedding,
+    ),
+    "wav2vec2": dict(
+        base_model=Wav2Vec2Model,
+        sequence_classification=Wav2Vec2ForSequenceClassification,
+        ctc=Wav2Vec2ForCTC,
+        feature_encoder=Wav2Vec2FeatureEncoder,
+        feature_projection=ExHubertWav2Vec2FeatureProjection,
+        positional_embedding=Wav2Vec2PositionalConvEmbedding,
+    ),
+    "data2vec-audio": dict(
+        base_model=Data2VecAudioModel,
+        sequence_classification=Data2VecAudioForSequenceClassification,
+        ctc=Data2VecAudioForCTC,
+        feature_encoder=Data2VecAudioFeatureEncoder,
+        feature_projection=ExHubertData2VecAudioFeatureProjection,
+        positional_embedding=Data2VecAudioPositionalConvEmbedding,
+    ),
+}
 
 
 class ExHubertPreTrainedModel(HubertPreTrainedModel):
@@ -290,16 +362,17 @@ def default_feature_extractor(config: HubertConfig, return_attention_mask: bool 
 
 
 class ExHubertModel(ExHubertPreTrainedModel, HubertModel):
-    """The ExHuBERT encoder: HuBERT's feature encoder and projection, then the expanded transformer."""
+    """The ExHuBERT encoder: the source family's feature encoder and projection, then the expanded transformer."""
 
     def __init__(self, config: ExHubertConfig):
         # Mirrors HubertModel.__init__ of transformers 5.24 with the expanded encoder (calling it would build and
-        # initialise a second, plain encoder of num_hidden_layers layers first); tests/test_drift.py fails when
-        # transformers changes what that constructor sets.
+        # initialise a second, plain encoder of num_hidden_layers layers first) and the source family's feature
+        # encoder and projection; tests/test_drift.py fails when transformers changes what that constructor sets.
         ExHubertPreTrainedModel.__init__(self, config)
         self.config = config
-        self.feature_extractor = HubertFeatureEncoder(config)
-        self.feature_projection = HubertFeatureProjection(config)
+        family = _SOURCE_FAMILIES[config.source_model_type]
+        self.feature_extractor = family["feature_encoder"](config)
+        self.feature_projection = family["feature_projection"](config)
         if config.mask_time_prob > 0.0 or config.mask_feature_prob > 0.0:
             self.masked_spec_embed = nn.Parameter(torch.Tensor(config.hidden_size).uniform_())
         encoder_class = ExHubertEncoderStableLayerNorm if config.do_stable_layer_norm else ExHubertEncoder
@@ -343,21 +416,27 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
         revision: str | None = None,
         **config_overrides,
     ) -> "ExHubertForSequenceClassification":
-        """Block expansion of a HuBERT.
+        """Block expansion of a HuBERT, wav2vec 2.0 or data2vec-audio encoder.
 
-        `source` is a `HubertModel`, `HubertForSequenceClassification` or `HubertForCTC`, or a local folder /
-        Hub id holding one (`revision` pins a Hub commit). Every encoder layer is followed by
-        `num_copies_per_layer` copies of itself, each wrapped as `h + gate(copy(h))` with a zero gate, so the result
-        computes exactly what the source computes. The source's classification head is kept when it has
-        one and `num_labels` / `id2label` do not ask for another (a six-way head with placeholder names
-        `LABEL_i` is taken to be the six ExHuBERT classes); otherwise a new head is initialised (the six
-        ExHuBERT classes by default).
+        `source` is a model of one of these families (`HubertModel`, `Wav2Vec2ForSequenceClassification`,
+        `Data2VecAudioForCTC`, ..., or any model built on such a base model, as `Wav2Vec2ForPreTraining` or a custom
+        head), or a local folder / Hub id holding one (`revision` pins a Hub commit); a folder whose architecture is
+        none of the family's base, sequence-classification or CTC models loads as the base model. Every encoder
+        layer is followed by `num_copies_per_layer` copies of itself, each wrapped as `h + gate(copy(h))` with a zero
+        gate, so the result computes exactly what the source computes; it keeps the source's feature encoder,
+        projection and positional embedding, and records the family as `config.source_model_type`. The source's
+        classification head is kept when it is the family's `...ForSequenceClassification` head (the same as
+        HuBERT's) and `num_labels` / `id2label` do not ask for another (a six-way head with placeholder names
+        `LABEL_i` is taken to be the six ExHuBERT classes); otherwise a new head is initialised (the six ExHuBERT
+        classes by default). In training, SpecAugment follows HubertModel for every family (wav2vec2 keeps its time
+        masks off padded frames; HuBERT does not).
         """
-        source = _load_hubert(source, revision)
+        source = _load_source(source, revision)
+        family = _expandable_family(source)
         if num_copies_per_layer < 1:
             raise ValueError(f"num_copies_per_layer must be at least 1, got {num_copies_per_layer}")
         source_config = source.config
-        keeps_head = isinstance(source, HubertForSequenceClassification) and (
+        keeps_head = isinstance(source, family["sequence_classification"]) and (
             id2label is None and (num_labels is None or num_labels == source_config.num_labels)
         )
         num_labels = source_config.num_labels if keeps_head else num_labels
@@ -372,14 +451,15 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
                 else {index: f"LABEL_{index}" for index in range(num_labels)}
             )
             labels["label2id"] = None
+        if not keeps_head:
+            labels["problem_type"] = None  # the source's (e.g. "regression") describes the head left behind
         config = ExHubertConfig.from_hubert_config(
             source_config,
             num_copies_per_layer=num_copies_per_layer,
             freeze_original_layers=freeze_original_layers,
             freeze_feature_encoder=freeze_feature_encoder,
             original_layer_gates=original_layer_gates,
-            **labels,
-            **config_overrides,
+            **{**labels, **config_overrides},
         )
         config._attn_implementation = source_config._attn_implementation
         model = cls(config).to(dtype=source.dtype)
@@ -396,22 +476,55 @@ def _expanded_layer_weights(layer_weights: torch.Tensor, num_copies_per_layer: i
     return torch.cat([layer_weights[:1], per_layer.repeat_interleave(block)])
 
 
-def _load_hubert(source, revision):
-    if isinstance(source, (str, os.PathLike)):
-        config = HubertConfig.from_pretrained(source, revision=revision)
-        if config.model_type != "hubert":
-            raise TypeError(f"{source} holds a {config.model_type!r} model; block expansion needs a HuBERT")
-        architecture = (config.architectures or ["HubertModel"])[0]
-        model_classes = {cls.__name__: cls for cls in (HubertModel, HubertForSequenceClassification, HubertForCTC)}
-        return model_classes.get(architecture, HubertModel).from_pretrained(source, revision=revision)
-    if isinstance(source, ExHubertPreTrainedModel) or not isinstance(
-        source, (HubertModel, HubertForSequenceClassification, HubertForCTC)
-    ):
-        raise TypeError(
-            f"block expansion needs a HubertModel, HubertForSequenceClassification or HubertForCTC, "
-            f"got {type(source).__name__}"
+def _load_source(source, revision):
+    """`source` itself, or the model a folder / Hub id holds (its config is read as data first: no code runs)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return source
+    config, _ = PreTrainedConfig.get_config_dict(source, revision=revision)
+    model_type = config.get("model_type")
+    if model_type not in _SOURCE_FAMILIES:
+        raise _not_expandable(f"{source}, which holds a {model_type!r} model", model_type)
+    family = _SOURCE_FAMILIES[model_type]
+    by_name = {cls.__name__: cls for cls in (family["base_model"], family["sequence_classification"], family["ctc"])}
+    # Any other architecture (pre-training, a custom head such as audeering's regression head) loads as the base
+    # model: its encoder is all that expansion takes.
+    model_class = by_name.get((config.get("architectures") or [""])[0], family["base_model"])
+    return model_class.from_pretrained(source, revision=revision)
+
+
+# How the encoders of related speech models differ from those block expansion reproduces (for the error message).
+_UNSUPPORTED_ENCODERS = {
+    "wavlm": "attention with gated relative position bias",
+    "wav2vec2-conformer": "conformer blocks (a convolution module; rotary or relative position embeddings)",
+    "wav2vec2-bert": "conformer blocks over log-mel features",
+    "sew": "the sequence is squeezed before the encoder layers and upsampled after them",
+    "sew-d": "disentangled attention over a squeezed sequence",
+}
+
+
+def _not_expandable(what: str, model_type) -> TypeError:
+    differs = _UNSUPPORTED_ENCODERS.get(model_type)
+    return TypeError(
+        "block expansion needs a HuBERT, wav2vec 2.0 or data2vec-audio model (HubertModel, Wav2Vec2ForCTC, "
+        f"Data2VecAudioForSequenceClassification, ...), got {what}"
+        + (f"; its encoder differs: {differs}" if differs else "")
+    )
+
+
+def _expandable_family(source) -> dict:
+    """The family of `source`, a model whose base model is a HuBERT, wav2vec2 or data2vec-audio model that expansion
+    reproduces exactly; else an error naming what differs."""
+    model_type = getattr(getattr(source, "config", None), "model_type", None)
+    family = _SOURCE_FAMILIES.get(model_type)
+    if family is None or not isinstance(getattr(source, "base_model", None), family["base_model"]):
+        kind = f" (model type {model_type!r})" if model_type else ""
+        raise _not_expandable(f"{type(source).__name__}{kind}", model_type)
+    if getattr(source.config, "add_adapter", False):
+        raise ValueError(
+            f"this {type(source).__name__} cannot be expanded exactly: its adapter after the encoder "
+            "(add_adapter=True, convolutions that downsample the encoder output) has no counterpart in ExHuBERT"
         )
-    return source
+    return family
 
 
 def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassification", keeps_head: bool) -> dict:
@@ -420,7 +533,7 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
     values, head from the source or as freshly initialised."""
     config = model.config
     source_state = source.state_dict()
-    prefix = "" if isinstance(source, HubertModel) else "hubert."
+    prefix = "" if source.base_model is source else f"{source.base_model_prefix}."
     expanded = {}
     for key, tensor in source_state.items():
         if not key.startswith(prefix):
@@ -435,9 +548,9 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
         first = source_index * (1 + config.num_copies_per_layer)
         for new_index in range(first, first + 1 + config.num_copies_per_layer):
             expanded[key[:start] + str(new_index) + key[end:]] = tensor  # load_state_dict copies
-    head_source = source_state if keeps_head else model.state_dict()
+    head_source, head_prefix = (source_state, prefix) if keeps_head else (model.state_dict(), "hubert.")
     for key, tensor in head_source.items():
-        if not key.startswith("hubert."):
+        if not key.startswith(head_prefix):
             expanded[key] = tensor
     if keeps_head and "layer_weights" in source_state:
         expanded["layer_weights"] = _expanded_layer_weights(source_state["layer_weights"], config.num_copies_per_layer)
@@ -447,10 +560,12 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
             expanded[f"{name}.weight"] = module.weight.detach()
             expanded[f"{name}.bias"] = module.bias.detach()
     expected = set(model.state_dict())
-    if set(expanded) != expected:
-        raise RuntimeError(
-            "block expansion left keys unmapped: "
-            f"missing {sorted(expected - set(expanded))[:6]}, unexpected {sorted(set(expanded) - expected)[:6]}"
+    unplaced, lacking = sorted(set(expanded) - expected), sorted(expected - set(expanded))
+    if unplaced or lacking:
+        raise ValueError(
+            f"this {type(source).__name__} cannot be expanded exactly: its weights differ from those of a "
+            f"{config.source_model_type} encoder (with the expanded names: weights with no place in ExHuBERT "
+            f"{unplaced[:6]}, weights it lacks {lacking[:6]})"
         )
     return expanded
 

@@ -3,14 +3,18 @@ what to update, when an installed transformers differs from the one the mirror f
 
 import hashlib
 import inspect
+import re
 
 import transformers
-from transformers import HubertForSequenceClassification, HubertModel, Trainer
+from transformers import Data2VecAudioModel, HubertForSequenceClassification, HubertModel, Trainer, Wav2Vec2Model
+from transformers.models.data2vec import modeling_data2vec_audio as data2vec_audio
+from transformers.models.hubert import modeling_hubert as hubert
 from transformers.models.hubert.modeling_hubert import HubertEncoder, HubertEncoderStableLayerNorm
+from transformers.models.wav2vec2 import modeling_wav2vec2 as wav2vec2
 
 from exhubert_hf import ExHubertConfig, ExHubertForSequenceClassification, ExHubertModel
 from exhubert_hf.modeling_exhubert import ExHubertEncoder, ExHubertEncoderStableLayerNorm
-from exhubert_hf.testing import tiny_hubert_config
+from exhubert_hf.testing import tiny_encoder_config, tiny_hubert_config
 from exhubert_hf.train.trainer import MIRRORED_SAVE_CHECKPOINT_STEPS, RoundRobinTrainer, saved_checkpoint_steps
 
 VERSION = transformers.__version__
@@ -27,9 +31,11 @@ def layout(module) -> dict[str, set[str]]:
     }
 
 
-def assert_same_layout(ours, theirs, what: str, extra_attributes: set[str] = frozenset()):
+def assert_same_layout(ours, theirs, what: str, extra_attributes: set[str] = frozenset(), absent=frozenset()):
+    """`extra_attributes`: set only by ours; `absent`: attributes of theirs that ours never has."""
     mine, reference = layout(ours), layout(theirs)
     mine["attributes"] -= set(extra_attributes)
+    reference["attributes"] -= set(absent)
     for kind in mine:
         assert mine[kind] == reference[kind], (
             f"transformers {VERSION} changed what {what} sets ({kind}: theirs {sorted(reference[kind] - mine[kind])} "
@@ -84,3 +90,57 @@ def test_the_encoder_forwards_are_the_ones_mirrored():
             f"transformers {VERSION} changed {name}; exhubert_hf.modeling_exhubert._BlockLayerDropMixin.forward mirrors "
             f"the 5.24 version with block layer drop: port the change there, then record sha256 {digest}"
         )
+
+
+def test_the_model_constructor_sets_what_each_source_family_sets():
+    for model_type, reference_class, stable in (
+        ("wav2vec2", Wav2Vec2Model, True),
+        ("wav2vec2", Wav2Vec2Model, False),
+        ("data2vec-audio", Data2VecAudioModel, False),
+    ):
+        source = tiny_encoder_config(model_type, stable, mask_time_prob=0.05)
+        expanded = ExHubertModel(ExHubertConfig.from_hubert_config(source))
+        # No adapter after the encoder: expansion refuses sources with one (add_adapter=True).
+        what = f"{reference_class.__name__}.__init__"
+        assert_same_layout(expanded, reference_class(source), what, absent={"adapter"})
+
+
+# For every source family ExHuBERT builds HuBERT's encoder layers, encoder and classification head: exact while
+# transformers keeps the other families' classes the same code as HuBERT's (it generates them from wav2vec2's).
+STOOD_IN_FOR = ("EncoderLayer", "EncoderLayerStableLayerNorm", "Encoder", "EncoderStableLayerNorm", "Attention")
+STOOD_IN_FOR += ("FeedForward", "AttnAdapterLayer", "ForSequenceClassification")
+FAMILY_MODULES = {"Wav2Vec2": wav2vec2, "Data2VecAudio": data2vec_audio}  # data2vec-audio has post-LN classes only
+
+
+def family_neutral_source(code) -> str:
+    return re.sub(r"Hubert|Wav2Vec2|Data2VecAudio|hubert|wav2vec2|data2vec_audio", "Family", inspect.getsource(code))
+
+
+def test_the_family_classes_hubert_stands_in_for_are_the_same_code():
+    compared = 0
+    for name in STOOD_IN_FOR:
+        for prefix, module in FAMILY_MODULES.items():
+            other = getattr(module, prefix + name, None)
+            if other is None:
+                continue
+            compared += 1
+            assert family_neutral_source(other) == family_neutral_source(getattr(hubert, "Hubert" + name)), (
+                f"transformers {VERSION} made {other.__name__} differ from Hubert{name}; ExHuBERT builds HuBERT's "
+                "for that family: give it its own class in _SOURCE_FAMILIES (modeling_exhubert.py) or check the change"
+            )
+    assert compared == 13
+
+
+# The model forward that HubertModel.forward stands in for in an expanded wav2vec2 or data2vec-audio encoder (which
+# has no adapter, and whose feature projection returns the projected features alone), in transformers 5.24.
+MIRRORED_WAV2VEC2_FORWARD_SHA256 = "aa4170b52ee59a76e661b5acd7569f3451bc3e705b57f85606e9beab11fca50d"
+
+
+def test_the_wav2vec2_model_forward_is_the_one_hubert_stands_in_for():
+    digest = hashlib.sha256(inspect.getsource(Wav2Vec2Model.forward).encode()).hexdigest()
+    assert digest == MIRRORED_WAV2VEC2_FORWARD_SHA256, (
+        f"transformers {VERSION} changed Wav2Vec2Model.forward; ExHubertModel runs HubertModel.forward for wav2vec2 "
+        f"and data2vec-audio sources: check that it still computes the same (tests/test_expansion_families.py), "
+        f"then record sha256 {digest}"
+    )
+    assert family_neutral_source(Data2VecAudioModel.forward) == family_neutral_source(Wav2Vec2Model.forward)
