@@ -227,15 +227,16 @@ REMOTE_CODE_CHECK = textwrap.dedent(
 )
 
 
-def test_remote_code_round_trip_in_a_process_without_the_package(tmp_path):
-    model = tiny_exhubert(seed=3).eval()
-    model.save_pretrained(tmp_path)
+def assert_remote_code_round_trip(model, folder):
+    """Saves `model` in `folder`; there, in a process where exhubert_hf cannot be imported, the remote code must
+    compute the same logits and the audio-classification pipeline the six classes."""
+    model.save_pretrained(folder)
     audio, _ = random_audio(batch=1)
-    torch.save(audio, tmp_path / "audio.pt")
+    torch.save(audio, folder / "audio.pt")
     with torch.no_grad():
         expected = model(audio).logits.flatten()
     result = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_CHECK, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-c", REMOTE_CODE_CHECK, str(folder)], capture_output=True, text=True, cwd=folder
     )
     assert result.returncode == 0, result.stderr
     lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines() if " " in line}
@@ -243,6 +244,10 @@ def test_remote_code_round_trip_in_a_process_without_the_package(tmp_path):
     assert (logits - expected).abs().max() <= 1e-6
     assert json.loads(lines["LABELS"].replace("'", '"')) == sorted(EXHUBERT_LABELS)
     assert abs(float(lines["SUM"]) - 1.0) < 1e-5
+
+
+def test_remote_code_round_trip_in_a_process_without_the_package(tmp_path):
+    assert_remote_code_round_trip(tiny_exhubert(seed=3).eval(), tmp_path)
 
 
 @pytest.mark.parametrize("layer_kind", LAYER_KINDS)
