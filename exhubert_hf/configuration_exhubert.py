@@ -10,13 +10,33 @@ from transformers import HubertConfig
 
 # Every HuBERT, and so every ExHuBERT, takes 16 kHz mono audio: the one home of this number in the package.
 SAMPLING_RATE = 16000
+
 # The encoder families block expansion reproduces exactly (transformers model types): their encoder layers are the
 # same code as HuBERT's; modeling_exhubert builds each family's own feature encoder, projection and positional
 # embedding.
 SOURCE_MODEL_TYPES = ("hubert", "wav2vec2", "data2vec-audio")
+# How the encoders of related speech models differ from those (for the error that refuses them).
+UNSUPPORTED_ENCODERS = {
+    "wavlm": "attention with gated relative position bias",
+    "wav2vec2-conformer": "conformer blocks (a convolution module; rotary or relative position embeddings)",
+    "wav2vec2-bert": "conformer blocks over log-mel features",
+    "sew": "the sequence is squeezed before the encoder layers and upsampled after them",
+    "sew-d": "disentangled attention over a squeezed sequence",
+}
 # What data2vec-audio configs leave unsaid because that family has one kind of each: a layer-norm convolutional
 # feature encoder and post-LN encoder layers.
 DATA2VEC_AUDIO_LAYOUT = dict(feat_extract_norm="layer", do_stable_layer_norm=False)
+
+
+def not_expandable_error(what: str, model_type) -> TypeError:
+    """The error for a source that block expansion cannot reproduce: `what` it is, and how its encoder differs."""
+    differs = UNSUPPORTED_ENCODERS.get(model_type)
+    return TypeError(
+        "block expansion needs a HuBERT, wav2vec 2.0 or data2vec-audio model (HubertModel, Wav2Vec2ForCTC, "
+        f"Data2VecAudioForSequenceClassification, ...), got {what}"
+        + (f"; its encoder differs: {differs}" if differs else "")
+    )
+
 
 AROUSAL_LEVELS = ("low", "high")
 VALENCE_LEVELS = ("negative", "neutral", "positive")
@@ -141,9 +161,7 @@ class ExHubertConfig(HubertConfig):
         settings = source_config.to_dict()
         source_model_type = settings.get("model_type")
         if source_model_type not in SOURCE_MODEL_TYPES:
-            raise ValueError(
-                f"block expansion needs a config of one of {SOURCE_MODEL_TYPES}, got {source_model_type!r}"
-            )
+            raise not_expandable_error(f"a {source_model_type!r} config", source_model_type)
         if source_model_type == "data2vec-audio":
             settings.update(DATA2VEC_AUDIO_LAYOUT)
         if settings.get("vocab_size") is None:

@@ -54,7 +54,7 @@ from transformers.models.wav2vec2.modeling_wav2vec2 import (
     Wav2Vec2PositionalConvEmbedding,
 )
 
-from .configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig
+from .configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig, not_expandable_error
 
 FEATURE_EXTRACTOR_FILE = "preprocessor_config.json"
 _LAYER_KEY = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
@@ -483,32 +483,13 @@ def _load_source(source, revision):
     config, _ = PreTrainedConfig.get_config_dict(source, revision=revision)
     model_type = config.get("model_type")
     if model_type not in _SOURCE_FAMILIES:
-        raise _not_expandable(f"{source}, which holds a {model_type!r} model", model_type)
+        raise not_expandable_error(f"{source}, which holds a {model_type!r} model", model_type)
     family = _SOURCE_FAMILIES[model_type]
     by_name = {cls.__name__: cls for cls in (family["base_model"], family["sequence_classification"], family["ctc"])}
     # Any other architecture (pre-training, a custom head such as audeering's regression head) loads as the base
     # model: its encoder is all that expansion takes.
     model_class = by_name.get((config.get("architectures") or [""])[0], family["base_model"])
     return model_class.from_pretrained(source, revision=revision)
-
-
-# How the encoders of related speech models differ from those block expansion reproduces (for the error message).
-_UNSUPPORTED_ENCODERS = {
-    "wavlm": "attention with gated relative position bias",
-    "wav2vec2-conformer": "conformer blocks (a convolution module; rotary or relative position embeddings)",
-    "wav2vec2-bert": "conformer blocks over log-mel features",
-    "sew": "the sequence is squeezed before the encoder layers and upsampled after them",
-    "sew-d": "disentangled attention over a squeezed sequence",
-}
-
-
-def _not_expandable(what: str, model_type) -> TypeError:
-    differs = _UNSUPPORTED_ENCODERS.get(model_type)
-    return TypeError(
-        "block expansion needs a HuBERT, wav2vec 2.0 or data2vec-audio model (HubertModel, Wav2Vec2ForCTC, "
-        f"Data2VecAudioForSequenceClassification, ...), got {what}"
-        + (f"; its encoder differs: {differs}" if differs else "")
-    )
 
 
 def _expandable_family(source) -> dict:
@@ -518,7 +499,7 @@ def _expandable_family(source) -> dict:
     family = _SOURCE_FAMILIES.get(model_type)
     if family is None or not isinstance(getattr(source, "base_model", None), family["base_model"]):
         kind = f" (model type {model_type!r})" if model_type else ""
-        raise _not_expandable(f"{type(source).__name__}{kind}", model_type)
+        raise not_expandable_error(f"{type(source).__name__}{kind}", model_type)
     if getattr(source.config, "add_adapter", False):
         raise ValueError(
             f"this {type(source).__name__} cannot be expanded exactly: its adapter after the encoder "

@@ -237,6 +237,8 @@ def test_an_encoder_of_another_kind_is_a_clear_error_naming_what_differs(tmp_pat
     wavlm.save_pretrained(tmp_path)
     with pytest.raises(TypeError, match=rf"got {tmp_path}, which holds a 'wavlm' model; {differs}"):
         ExHubertForSequenceClassification.from_hubert(str(tmp_path))
+    with pytest.raises(TypeError, match=rf"got a 'wavlm' config; {differs}"):
+        ExHubertConfig.from_hubert_config(wavlm.config)
     torch.manual_seed(0)
     exhubert = ExHubertForSequenceClassification.from_hubert(tiny_source())
     with pytest.raises(TypeError, match=r"got ExHubertForSequenceClassification \(model type 'exhubert'\)"):
