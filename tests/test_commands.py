@@ -36,7 +36,13 @@ EXPECTED_ERRORS = [
     (["demo", "--data-root", "{tmp}/no-corpora-here"], "not an existing folder"),
     (["train", "--config", "no-such-config"], "no such file and no bundled config"),
     (["train", "--config", "{tmp}/broken.yaml"], "not valid YAML"),
+    (["train", "--config", "stage1_emoset", "--corpora", "vivae={tmp}"], "stage 1 would train on vivae"),
+    (["table2", "--output", "{tmp}/grid"], "give the target corpora"),
+    (["table2", "jl_corpus={tmp}", "--output", "{tmp}/grid"], "start from the stage-1 model"),
+    (["table2", "jl_corpus={tmp}", "--output", "{tmp}/grid", "--columns", "huge"], "unknown Table 2 column"),
+    (["table2", "--smoke", "jl_corpus={tmp}", "--output", "{tmp}/grid"], "makes its own synthetic targets"),
     (["prepare", "emodbx={tmp}"], "unknown corpus"),
+    (["prepare", "emodb={tmp}", "--own-splits", "esd"], "not among the corpora given"),
     (["prepare", "emodb={tmp}/missing"], "not an existing folder"),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "--window", "nan"], "window must be a positive, finite number"),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "--window", "1e400"], "window must be a positive, finite number"),
@@ -95,5 +101,5 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_python_m_runs_the_same_command_line():
     result = subprocess.run([sys.executable, "-m", "exhubert_hf", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for command in ("demo", "train", "prepare", "predict", "embed", "push", "pull", "model-card", "convert-official", "export"):
+    for command in ("demo", "train", "table2", "prepare", "predict", "embed", "push", "pull", "model-card", "convert-official", "export"):
         assert command in result.stdout

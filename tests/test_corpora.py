@@ -8,11 +8,14 @@ import pytest
 import soundfile
 
 from exhubert_hf.configuration_exhubert import emotion_class
-from exhubert_hf.data.corpora import CORPORA, esd_split, scan_corpus
+from exhubert_hf.data import emoset_corpora, other_corpora
+from exhubert_hf.data.corpora import CORPORA, scan_corpus
+from exhubert_hf.data.emoset_corpora import esd_split
 from exhubert_hf.data.labels import MANIFEST_SECTION, UnknownLabelError, load_label_mapping
 from exhubert_hf.data.manifest import read_manifest
 from exhubert_hf.data.plan import plan_corpora
 from exhubert_hf.data.records import ManifestError
+from exhubert_hf.data.roles import EMOSET, UNSEEN, corpus_role, load_corpus_roles, unseen_corpora
 
 
 def write_wav(path: Path, seconds: float = 0.005, rate: int = 16000) -> Path:
@@ -177,6 +180,20 @@ CASES = {
         {"full_set/S01_achievement_low_01.wav": ("achievement", "S01", "", "", None),
          "full_set/S05_pain_peak_07.wav": ("pain", "S05", "", "", None)},
     ),
+    "mlend": (
+        ["MLEndSND_Public/00001.wav", "MLEndSND_Public/00002.wav", "MLEndSND_Public/00417.wav"],
+        {"MLEndSND_Audio_Attributes.csv": "Public filename,Numeral,Intonation,Speaker\n1,1,excited,12\n00002,2,Question,7\n"},
+        {"MLEndSND_Public/00001.wav": ("excited", "12", "", "en", None),
+         "MLEndSND_Public/00002.wav": ("question", "7", "", "en", None)},
+    ),
+    "syntact": (
+        ["synthesized_audio/de6_sad_p000012_-1.000.wav", "synthesized_audio/de1_angry_p000003_-1.000.wav",
+         "demo_wavs/de7_happy_p000001.wav", "synthesized_audio/de2_p000004.wav"],
+        {"db.files.csv": "file,speaker\n"},
+        {"synthesized_audio/de6_sad_p000012_-1.000.wav": ("sad", "de6", "", "de", None),
+         "synthesized_audio/de1_angry_p000003_-1.000.wav": ("angry", "de1", "", "de", None),
+         "demo_wavs/de7_happy_p000001.wav": ("happy", "de7", "", "de", None)},
+    ),
 }  # fmt: skip
 
 
@@ -226,6 +243,27 @@ def test_badly_named_files_are_reported_not_guessed(tmp_path):
     assert path == str(bad)
 
 
+def test_mlend_reports_unlisted_files_and_rows_without_a_file(tmp_path):
+    root = build_tree(tmp_path / "mlend", "mlend")
+    table = root / "MLEndSND_Audio_Attributes.csv"
+    table.write_text(table.read_text() + "9,9,bored,3\n00417,417,,3\n")
+    scan = scan_corpus("mlend", root)
+    assert [Path(r.path).name for r in scan.records] == ["00001.wav", "00002.wav"]
+    assert sorted(scan.skipped) == [
+        (f"{table}:4", f"no audio file named '9' under {root}"),
+        (str(root / "MLEndSND_Public/00417.wav"), "no Intonation value in MLEndSND_Audio_Attributes.csv:5"),
+    ]
+    table.write_text(table.read_text().replace("00417,417,,3\n", ""))
+    assert (str(root / "MLEndSND_Public/00417.wav"), "not listed in MLEndSND_Audio_Attributes.csv") in scan_corpus("mlend", root).skipped
+    # the benchmark subset of the GitHub repository: another file name and a filename column with the extension
+    bench = tmp_path / "bench"
+    write_wav(bench / "MLEndSND_audiofiles/0003.wav")
+    touch(bench / "MLEndSND_audio_attributes_benchmark.csv", "filename,Numeral,Intonation,Speaker\n0003.wav,3,neutral,40\n")
+    assert [(r.original_label, r.speaker) for r in scan_corpus("mlend", bench).records] == [("neutral", "40")]
+    (bench / "MLEndSND_audio_attributes_benchmark.csv").unlink()
+    assert "no MLEnd attributes file" in scan_corpus("mlend", bench).skipped[0].reason
+
+
 def test_missing_root_and_unknown_corpus(tmp_path):
     with pytest.raises(NotADirectoryError):
         scan_corpus("emodb", tmp_path / "nope")
@@ -237,6 +275,28 @@ def test_esd_split_blocks():
     assert [esd_split(n) for n in (1, 20, 21, 50, 51, 350, 351, 370, 371, 401, 1750)] == [
         "validation", "validation", "test", "test", "train", "train", "validation", "validation", "test", "train", "train",
     ]  # fmt: skip
+
+
+# --- the paper's corpus roles ------------------------------------------------------------------------
+def test_every_adapter_has_the_role_the_paper_gives_it():
+    roles = load_corpus_roles()
+    assert set(roles.corpora) == set(CORPORA) | {"aesi"}  # AESI: no public layout, read from a manifest
+    assert roles.unseen_test_corpora == ("aesi", "asvp_esd", "jl_corpus", "mlend", "syntact", "vivae")
+    assert len(roles.emoset_plus_plus) == len(set(roles.emoset_plus_plus)) == 37
+    emoset = {key for key, role in roles.corpora.items() if role.role == EMOSET}
+    assert {role.paper_name for key, role in roles.corpora.items() if key in emoset} <= set(roles.emoset_plus_plus)
+    assert {name for name, *_ in emoset_corpora.ADAPTERS} == emoset  # the modules follow the roles
+    assert {name for name, *_ in other_corpora.ADAPTERS} == set(CORPORA) - emoset
+    assert {key for key, role in roles.corpora.items() if role.role == "extra"} == {"cafe", "aesdd"}
+
+
+def test_corpus_names_are_matched_to_their_role_however_they_are_given():
+    given = ["emodb", "manifest:AESI", "JL-Corpus", "manifest:jl", "asvp_esd", "manifest:mlendsnd", "syntact", "Vivae"]
+    assert unseen_corpora(given) == given[1:]
+    assert corpus_role("manifest:casia").role == EMOSET  # an EmoSet++ corpus without an adapter
+    assert corpus_role("SUBESCO").key == "subesco" and corpus_role("subesco").paper_name == "SUBSECO"
+    assert corpus_role("manifest:my_corpus") is None and corpus_role("cafe").role == "extra"
+    assert corpus_role("mlend").role == UNSEEN
 
 
 # --- label mapping -----------------------------------------------------------------------------------

@@ -72,3 +72,13 @@ def test_a_tiny_run_with_a_bundled_config_finishes_outside_the_repository(instal
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert (outside / "run" / "model.safetensors").is_file() and (outside / "run" / "results.json").is_file()
     assert "synth" in result.stdout and "UAR" in result.stdout
+
+
+def test_the_paper_data_ships_in_the_wheel(installed):
+    python, _, outside = installed
+    code = (
+        "from exhubert_hf.data.roles import load_corpus_roles; from exhubert_hf.train.table2 import load_paper_table2; "
+        "print(len(load_corpus_roles().emoset_plus_plus), len(load_paper_table2()['uar']))"
+    )
+    result = run([str(python), "-c", code], outside)
+    assert result.returncode == 0 and result.stdout.split() == ["37", "6"], result.stderr[-2000:]

@@ -44,13 +44,13 @@ def front_matter(text: str) -> dict:
 
 
 def test_front_matter_has_a_model_index_entry_per_corpus(model_folder):
-    text = render_model_card(model_folder, results=RESULTS, base_model="facebook/hubert-large-ll60k", datasets=["org/emoset"], repo_id="org/exhubert-tiny")
+    text = render_model_card(model_folder, results=RESULTS, base_model="facebook/hubert-large-ls960-ft", datasets=["org/emoset"], repo_id="org/exhubert-tiny")
     metadata = front_matter(text)
     assert metadata["library_name"] == "transformers"
     assert metadata["pipeline_tag"] == "audio-classification"
     assert set(TAGS) <= set(metadata["tags"])
     assert metadata["license"] == "apache-2.0"
-    assert metadata["base_model"] == "facebook/hubert-large-ll60k"
+    assert metadata["base_model"] == "facebook/hubert-large-ls960-ft"
     assert metadata["datasets"] == ["org/emoset"]
     assert "recall" in metadata["metrics"]
     (index,) = metadata["model-index"]

@@ -111,12 +111,18 @@ def test_urdu(prepared):
     split_speakers = {split: {row["speaker"] for row in urdu if row["split"] == split} for split in SPLITS}
     assert all(split_speakers.values())
     assert not (split_speakers["train"] & split_speakers["test"] or split_speakers["train"] & split_speakers["validation"])
-    print(f"\nURDU split sizes: {dict(Counter(row['split'] for row in urdu))}")
-    # URDU's talk-show speakers carry mostly one emotion each; the label-balanced speaker split still gives
-    # validation and test at least three of the four emotions, none above half of the split
-    for split in ("validation", "test"):
+    assert not split_speakers["validation"] & split_speakers["test"]
+    sizes = Counter(row["split"] for row in urdu)
+    print(f"\nURDU split sizes: {dict(sizes)}")
+    assert sizes == {"train": 318, "validation": 40, "test": 42}
+    # URDU's talk-show speakers carry mostly one emotion each (anger: 4 of 29 speakers); every emotion that at
+    # least three speakers carry is in every split, and none fills more than 60 % of validation or test
+    assert {emotion: len({row["speaker"] for row in urdu if row["original_label"] == emotion}) for emotion in
+            ("angry", "happy", "neutral", "sad")} == {"angry": 4, "happy": 15, "neutral": 6, "sad": 8}  # fmt: skip
+    for split in SPLITS:
         emotions = Counter(row["original_label"] for row in urdu if row["split"] == split)
-        assert len(emotions) >= 3 and max(emotions.values()) <= sum(emotions.values()) / 2, (split, emotions)
+        assert set(emotions) == {"angry", "happy", "neutral", "sad"}, (split, emotions)
+        assert split == "train" or max(emotions.values()) <= 0.6 * sum(emotions.values()), (split, emotions)
     # resampled from 44.1 kHz: 16000 samples per second of the original
     test = dataset["test"]
     indices = [i for i, corpus in enumerate(test["corpus"]) if corpus == "urdu"][:5]
@@ -186,6 +192,54 @@ def test_label_balanced_speaker_split_beats_the_first_speaker_order():
     speakers = [f"s{index}" for index in range(30) for _ in range(10)]
     by_clip = assign_splits(speakers, [None] * 300, seed=0, labels=labels)
     assert {speaker: split for speaker, (split, _) in zip(speakers, by_clip)} == balanced
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_class_carried_by_three_speakers_is_in_every_split(seed):
+    # 20 speakers of class 0; a rare class 1 (one clip each) from three of them, too small to sway the balance
+    speaker_labels = {f"s{i:02d}": Counter({0: 10 + i, **({1: 1} if i in (4, 11, 17) else {})}) for i in range(20)}
+    counts = {speaker: sum(labels.values()) for speaker, labels in speaker_labels.items()}
+    assignment = speaker_split(counts, seed=seed, corpus="rare", speaker_labels=speaker_labels)
+    assert {assignment[speaker] for speaker in ("s04", "s11", "s17")} == set(SPLITS)
+    two = {speaker: Counter({0: 5, 1: 1}) if speaker in ("s04", "s11") else labels for speaker, labels in speaker_labels.items()}
+    assert len(set(speaker_split(counts, seed=seed, speaker_labels=two).values())) == 3  # two carriers: no constraint
+
+
+def test_an_own_split_that_shares_speakers_is_made_speaker_independent():
+    speakers = [f"spk{i}" for i in range(5) for _ in range(6)]
+    own = ["train", "train", "train", "train", "validation", "test"] * 5  # ESD-like: every speaker in every part
+    labels = [clip % 3 for clip in range(30)]
+    resplit = assign_splits(speakers, own, seed=0, corpus="esd", labels=labels)
+    assert {source for _, source in resplit} == {"resplit"}
+    by_speaker = {}
+    for speaker, (split, _) in zip(speakers, resplit):
+        assert by_speaker.setdefault(speaker, split) == split
+    assert assign_splits(speakers, own, seed=0, labels=labels, keep_own=True) == [(split, "corpus") for split in own]
+    independent = ["train"] * 18 + ["validation"] * 6 + ["test"] * 6  # speakers 0-2 / 3 / 4: kept as it is
+    assert assign_splits(speakers, independent, labels=labels) == [(split, "corpus") for split in independent]
+    assert {s for _, s in assign_splits(["x"] * 3, ["train", "validation", "test"])} == {"corpus"}  # cannot do better
+
+
+def test_esd_is_resplit_by_default_and_its_own_split_kept_on_request(tmp_path):
+    import soundfile
+
+    for speaker in ("0011", "0012", "0013", "0014"):
+        for block, emotion in enumerate(("Angry", "Happy", "Neutral", "Sad", "Surprise")):
+            for folder, position in (("evaluation", 1), ("test", 21), ("train", 51)):
+                path = tmp_path / "esd" / speaker / emotion / folder / f"{speaker}_{350 * block + position:06d}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(str(path), np.full(400, 0.1, dtype=np.float32), 16000)
+    corpora = {"esd": tmp_path / "esd"}
+    records = plan_corpora(corpora).records
+    assert {r.split_source for r in records} == {"resplit"}
+    assert all(len({r.split for r in records if r.speaker == s}) == 1 for s in ("0011", "0012", "0013", "0014"))
+    own = plan_corpora(corpora, own_splits=["esd"]).records
+    assert Counter((r.split, r.split_source) for r in own) == {("train", "corpus"): 20, ("validation", "corpus"): 20, ("test", "corpus"): 20}
+    with pytest.raises(CorpusSpecError, match="esdx"):
+        plan_corpora(corpora, own_splits=["esdx"])
+    summary = prepare_corpora(corpora, cache_dir=tmp_path / "cache", show_progress=False).summary()
+    assert "resplit: the own split of esd puts speakers in more than one of train/validation/test" in summary
+    assert "resplit" not in prepare_corpora(corpora, cache_dir=tmp_path / "cache", show_progress=False, own_splits=["esd"]).summary()
 
 
 def test_assign_splits_sources():

@@ -316,7 +316,10 @@ def test_paper_configs_set_the_paper_experiments():
         return parse_training_arguments(["--config", str(config_path(name))])
 
     assert parsed("stage1_emoset")[2].max_steps == 3000
-    assert parsed("stage1_emoset")[0].model_name_or_path == "facebook/hubert-large-ll60k"
+    # the paper's HuBERT Large (footnote 5; the published config's _name_or_path), also the LS960 columns' start
+    assert parsed("stage1_emoset")[0].model_name_or_path == "facebook/hubert-large-ls960-ft"
+    assert parse_training_arguments([])[0].model_name_or_path == "facebook/hubert-large-ls960-ft"
+    assert parsed("ablation_hubert_ls960")[0].model_name_or_path == "facebook/hubert-large-ls960-ft"
     model, _, training = parsed("stage2_exhubert")
     assert (model.stage, model.num_copies_per_layer, model.freeze_original_layers, training.max_steps) == ("stage2", 1, True, 10000)
     assert parsed("ablation_xlarge")[0].num_copies_per_layer == 2
@@ -325,12 +328,67 @@ def test_paper_configs_set_the_paper_experiments():
     assert parsed("ablation_no_expansion")[0].stage == "stage1"
 
 
+def test_stage_1_lists_only_emoset_corpora_and_the_stage_2_configs_one_unseen_target():
+    from exhubert_hf.data.plan import parse_corpus_entries
+    from exhubert_hf.data.roles import EMOSET, corpus_role, unseen_corpora
+
+    stage1 = list(parse_corpus_entries(parse_training_arguments(["--config", "stage1_emoset"])[1].corpora))
+    assert stage1 and all(corpus_role(name).role == EMOSET for name in stage1), stage1
+    for config in ("stage2_exhubert", "ablation_expanded_ls960", "ablation_unfrozen", "ablation_xlarge",
+                   "ablation_no_expansion", "ablation_hubert_ls960"):  # fmt: skip
+        corpora = parse_training_arguments(["--config", config])[1].corpora
+        assert len(corpora) == 1 and unseen_corpora(parse_corpus_entries(corpora)), (config, corpora)
+
+
+@pytest.mark.parametrize(
+    "corpora, words",
+    [(["emodb={tmp}", "jl_corpus={tmp}"], "jl_corpus"), (["manifest:AESI={tmp}/m.csv", "vivae={tmp}"], "manifest:AESI, vivae")],
+)
+def test_a_stage_1_run_on_an_unseen_test_corpus_exits_2_before_anything_is_loaded(corpora, words, tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    import exhubert_hf.train.run as run_module
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model or data was loaded before the check")
+
+    monkeypatch.setattr(run_module, "build_model", no_loading)
+    monkeypatch.setattr(run_module, "load_training_data", no_loading)
+    filled = [entry.format(tmp=tmp_path) for entry in corpora]
+    output_dir = tmp_path / "run"
+    status = run_cli(monkeypatch, "train", "--config", "stage1_emoset", "--corpora", *filled, "--output_dir", output_dir)
+    error = capsys.readouterr().err
+    assert status == 2 and f"stage 1 would train on {words}: Table 2's unseen test corpora" in error, error
+    assert "--allow_unseen_corpora true" in error and not output_dir.exists()
+    # allowed explicitly, or not stage 1, it goes on to load (here: the stand-in raises)
+    for extra in (["--allow_unseen_corpora", "true"], ["--stage", "stage2"]):
+        arguments = parse_training_arguments(["--config", "stage1_emoset", "--corpora", *filled, *extra])
+        with pytest.raises(AssertionError, match="loaded before"):
+            run_finetuning(*arguments)
+
+
+def test_the_unseen_corpus_check_reads_a_prepared_dataset_and_train_corpora(synthetic, tmp_path):
+    from exhubert_hf.train.run import check_corpus_roles
+
+    _, _, dataset = synthetic
+    dataset.save_to_disk(str(tmp_path / "prepared"))
+    model_args, data_args, _ = parse_training_arguments(["--tiny", "true", "--prepared_dataset", str(tmp_path / "prepared")])
+    check_corpus_roles(model_args, data_args)  # alpha, beta, gamma: no test corpus
+    renamed = dataset.map(lambda row: {"corpus": "mlend" if row["corpus"] == "beta" else row["corpus"]}, remove_columns=[])
+    renamed.save_to_disk(str(tmp_path / "leaky"))
+    data_args.prepared_dataset = str(tmp_path / "leaky")
+    with pytest.raises(ValueError, match="stage 1 would train on mlend"):
+        check_corpus_roles(model_args, data_args)
+    data_args.train_corpora = ["alpha", "gamma"]
+    check_corpus_roles(model_args, data_args)
+
+
 def test_command_line_overrides_the_config_and_bad_keys_are_errors(tmp_path):
     model_args, data_args, training_args = parse_training_arguments(
         ["--config", "stage1_emoset", "--max_steps", "7", "--learning_rate", "2e-3", "--num_copies", "2", "--bf16", "false"]
     )  # --num_copies: the short alias of --num_copies_per_layer
     assert (training_args.max_steps, training_args.learning_rate, model_args.num_copies_per_layer) == (7, 2e-3, 2)
-    assert "emodb=/data/emoset/emodb" in data_args.corpora
+    assert "emodb=/data/emoset/emodb" in data_args.corpora and not data_args.allow_unseen_corpora
     # the lone-file form and JSON configs
     as_json = tmp_path / "config.json"
     as_json.write_text(json.dumps({"tiny": True, "corpora": {"emodb": "/x"}, "learning_rate": "1e-4", "max_steps": 5}))

@@ -24,6 +24,11 @@ def add_parsers(subparsers, common) -> None:
     parser.add_argument("corpora", nargs="+", metavar="NAME=ROOT", help="corpus and its root folder, e.g. emodb=/data/emodb")
     parser.add_argument("--cache-dir", help=f"cache folder (default: $EXHUBERT_CACHE/prepared or {Path('~/.cache/exhubert/prepared')})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the speaker and random splits (default 0)")
+    parser.add_argument(
+        "--own-splits", nargs="+", default=[], metavar="NAME",
+        help="keep these corpora's own split although it shares speakers between train/validation/test (e.g. esd); "
+        "by default such a split is replaced by a speaker-independent one, as in the paper",
+    )  # fmt: skip
     parser.add_argument("--output", help="also write the dataset (DatasetDict.save_to_disk) and its split files to this folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
     parser.add_argument("--rebuild", action="store_true", help="prepare again even if the cache has this exact input")
@@ -41,7 +46,9 @@ def _run(args) -> int:
     parse_corpus_specs(corpora)  # every name and root checked before anything is decoded
     if args.output:
         check_writable(args.output, args.overwrite)
-    result = prepare_corpora(corpora, args.cache_dir, args.seed, args.rebuild, not args.no_progress, args.num_proc)
+    result = prepare_corpora(
+        corpora, args.cache_dir, args.seed, args.rebuild, not args.no_progress, args.num_proc, own_splits=args.own_splits
+    )
     print(result.summary())
     print(f"\n{'loaded from cache' if result.from_cache else 'prepared'}: {result.cache_path}")
     if result.unlabeled:

@@ -11,7 +11,7 @@ Corpora are named three ways on the way in: command-line / config *entries* `NAM
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -107,13 +107,19 @@ def parse_corpus_specs(corpora: Mapping[str, "str | os.PathLike"]) -> list[Corpu
     return specs
 
 
-def plan_corpora(corpora: "Mapping[str, str | os.PathLike] | list[CorpusSpec]", seed: int = 0) -> PreparedRecords:
-    """List, label and split every clip of the given corpora without decoding any audio.
+def plan_corpora(
+    corpora: "Mapping[str, str | os.PathLike] | list[CorpusSpec]", seed: int = 0, own_splits: Collection[str] = ()
+) -> PreparedRecords:
+    """List, label and split every clip of the given corpora without decoding any audio. `own_splits` names the
+    corpora whose own split is kept even where it shares speakers between its parts (`splits.assign_splits`).
 
     Raises CorpusSpecError for unknown corpora or missing roots, corpora.ManifestError for bad manifests,
     and labels.UnknownLabelError naming every unmapped label and all files that carry it.
     """
     specs = corpora if isinstance(corpora, list) else parse_corpus_specs(corpora)
+    unknown = sorted(set(own_splits) - {spec.name for spec in specs})
+    if unknown:
+        raise CorpusSpecError(f"own splits asked for {', '.join(unknown)}, which is not among the corpora given")
     mapping = load_label_mapping()
     scanned: list[tuple[CorpusSpec, list[ClipRecord]]] = []
     skipped: list[SkippedFile] = []
@@ -135,7 +141,8 @@ def plan_corpora(corpora: "Mapping[str, str | os.PathLike] | list[CorpusSpec]", 
             else:
                 kept.append((clip, label))
         assigned = assign_splits(
-            [c.speaker for c, _ in kept], [c.split for c, _ in kept], seed, spec.name, [label for _, label in kept]
+            [c.speaker for c, _ in kept], [c.split for c, _ in kept], seed, spec.name, [label for _, label in kept],
+            keep_own=spec.name in own_splits,
         )
         default_language = "" if spec.adapter == "manifest" else CORPORA[spec.adapter].language
         for (clip, label), (split, source) in zip(kept, assigned):

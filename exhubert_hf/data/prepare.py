@@ -11,7 +11,7 @@ key and the cache folder), `build` (decode and write). This module ties them tog
 import os
 import shutil
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from ..fileio import publish_folder, staging_path
@@ -28,14 +28,16 @@ def prepare_corpora(
     rebuild: bool = False,
     show_progress: bool = True,
     num_proc: int = 1,
+    own_splits: "Collection[str]" = (),
 ) -> PreparedCorpora:
     """Prepare (or load from the cache) the six-class dataset of the given corpora.
 
     `corpora` maps a registry name (`exhubert_hf.data.corpora.CORPORA`) to the corpus's root folder, or
     "manifest:NAME" to a CSV/JSONL manifest file (NAME becomes the corpus column). `rebuild` builds the cache
-    entry again even if it exists. `num_proc` > 1 decodes in that many worker processes.
+    entry again even if it exists. `num_proc` > 1 decodes in that many worker processes. `own_splits` names corpora
+    whose own split is kept although it shares speakers between its parts (default: made speaker-independent).
     """
-    plan = plan_corpora(corpora, seed)
+    plan = plan_corpora(corpora, seed, own_splits)
     key = cache_key(plan, seed)
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     final = cache_root / key
@@ -72,7 +74,14 @@ def format_summary(info: dict) -> str:
     def line(cells):
         return "  ".join(cell.ljust(width) if i in (0, 7) else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths)))
 
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows[:-1]), line(["-" * w for w in widths]), line(rows[-1])])
+    table = [line(header), line(["-" * w for w in widths]), *map(line, rows[:-1]), line(["-" * w for w in widths]), line(rows[-1])]
+    resplit = [name for name, corpus in info["corpora"].items() if "resplit" in corpus["split_sources"]]
+    if resplit:  # the paper's splits are speaker-independent; say where the corpus's own split was not used
+        table.append(
+            f"resplit: the own split of {', '.join(resplit)} puts speakers in more than one of train/validation/test, so a "
+            "speaker-independent split was made instead (own splits kept with --own-splits NAME)"
+        )
+    return "\n".join(table)
 
 
 

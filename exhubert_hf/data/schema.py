@@ -10,9 +10,9 @@ from ..configuration_exhubert import EXHUBERT_LABELS
 
 SPLITS = ("train", "validation", "test")
 
-# How a clip's split was decided: the corpus's own partition, a speaker-independent split made here, or a
-# seeded random split for corpora without speaker ids.
-SPLIT_SOURCES = ("corpus", "speaker", "random")
+# How a clip's split was decided: the corpus's own partition, a speaker-independent split made here (instead of
+# an own partition that shares speakers: "resplit"), or a seeded random split for corpora without speaker ids.
+SPLIT_SOURCES = ("corpus", "speaker", "resplit", "random")
 
 
 def prepared_features() -> Features:

@@ -2,7 +2,7 @@
 
 `trainer` (`RoundRobinTrainer`, a transformers `Trainer`), `checkpoints` (the crash-safe checkpoint protocol),
 `arguments` (the arguments, the paper's defaults and the bundled configs in `configs/`), `run` (a whole run: data,
-model, training, results), `evaluation` (UAR, WA, results files), `plots`, `demo` (the offline demo) and
-`debug` (instrumentation for the distributed tests). `accelerate launch -m exhubert_hf.train --config NAME`
-runs `exhubert train`.
+model, training, results), `evaluation` (UAR, WA, results files), `plots`, `demo` (the offline demo), `table2`
+(the paper's Table 2 grid, with the published numbers in `table2_paper.yaml`) and `debug` (instrumentation for
+the distributed tests). `accelerate launch -m exhubert_hf.train --config NAME` runs `exhubert train`.
 """

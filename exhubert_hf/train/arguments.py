@@ -62,7 +62,8 @@ class ModelArguments:
     """Which model to fine-tune, and how."""
 
     model_name_or_path: str = field(
-        default="facebook/hubert-large-ll60k",
+        # the paper's HuBERT Large (footnote 5) and the published checkpoint's _name_or_path
+        default="facebook/hubert-large-ls960-ft",
         metadata={"help": "HuBERT or ExHuBERT: a Hub id or a local folder (e.g. a stage-1 output_dir)."},
     )
     stage: str = field(
@@ -120,6 +121,20 @@ class DataArguments:
         default=None, metadata={"help": "Crop every clip to its first max_seconds (memory bound; default: no crop)."}
     )
     split_seed: int = field(default=0, metadata={"help": "Seed of the speaker-independent / random splits."})
+    own_splits: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Corpora whose own train/validation/test split is kept although it shares speakers between "
+            "splits (e.g. esd). Default: such a split is replaced by a speaker-independent one, as in the paper."
+        },
+    )
+    allow_unseen_corpora: bool = field(
+        default=False,
+        metadata={
+            "help": "Let a stage-1 run train on Table 2's unseen test corpora (AESI, ASVP-ESD, JL-Corpus, MLEnd, "
+            "SyntAct, VIVAE), which the paper keeps out of EmoSet++ fine-tuning. Default: such a run stops."
+        },
+    )
     preprocessing_num_workers: int = field(default=1, metadata={"help": "Processes decoding audio in prepare."})
 
 

@@ -1,5 +1,5 @@
 """The plots of a training run: validation UAR against step per corpus (the paper's Figure 3) and confusion
-matrices. PNG files drawn with matplotlib's Agg backend, so no display is needed."""
+matrices; and the Table 2 grid's Figure 3, a panel per corpus with a line per model. PNG files drawn with matplotlib's Agg backend, so no display is needed."""
 
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -69,6 +69,50 @@ def plot_uar_curves(history: Mapping[str, Sequence[tuple[int, float]]], path, ti
     return path
 
 
+def plot_uar_panels(
+    panels: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], path, title: str | None = None
+) -> Path:
+    """One panel per key of `panels` (a corpus), one line per model inside it: validation UAR (percent) against
+    training step, as in the paper's Figure 3. A panel without any points says so. Writes a PNG, returns its path."""
+    if not panels:
+        raise ValueError("no panels to plot")
+    import math
+
+    import matplotlib
+    from matplotlib.lines import Line2D
+
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = _new_figure(4.2 * columns + 1.8, 3.2 * rows + 0.6)
+    models = list(dict.fromkeys(model for lines in panels.values() for model in lines))
+    colours = matplotlib.colormaps["tab10"]
+    for number, (panel, lines) in enumerate(panels.items()):
+        axes = figure.add_subplot(rows, columns, number + 1)
+        for model, points in lines.items():
+            if points:
+                steps, values = zip(*sorted(points))
+                axes.plot(steps, [100 * value for value in values], color=colours(models.index(model) % 10),
+                          marker="o", markersize=2.5, linewidth=1.2, label=model)  # fmt: skip
+        if not any(lines.values()):
+            axes.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=axes.transAxes, color="grey")
+        axes.set_title(panel, fontsize=9)
+        axes.set_ylim(0, 100)
+        axes.set_xlabel("training step", fontsize=8)
+        axes.set_ylabel("validation UAR [%]", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.grid(True, alpha=0.3)
+    handles = [Line2D([], [], color=colours(index % 10), marker="o", label=model) for index, model in enumerate(models)]
+    if handles:
+        figure.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", bbox_inches="tight")
+    return path
+
+
 def plot_confusion_matrix(
     labels,
     predictions,
@@ -113,4 +157,4 @@ def plot_confusion_matrix(
     return path
 
 
-__all__ = ["plot_confusion_matrix", "plot_uar_curves"]
+__all__ = ["plot_confusion_matrix", "plot_uar_curves", "plot_uar_panels"]

@@ -19,6 +19,7 @@ from transformers.trainer_utils import set_seed
 from ..configuration_exhubert import EXHUBERT_LABELS
 from ..data.plan import parse_corpus_entries
 from ..data.prepare import prepare_corpora
+from ..data.roles import unseen_corpora
 from ..errors import ModelLoadError, UsageError
 from ..loading import read_model_config
 from ..modeling_exhubert import ExHubertForSequenceClassification, default_feature_extractor
@@ -49,6 +50,7 @@ def load_training_data(data_args: DataArguments, training_args=None, show_progre
                 seed=data_args.split_seed,
                 show_progress=is_main and show_progress,
                 num_proc=data_args.preprocessing_num_workers,
+                own_splits=data_args.own_splits,
             )
         if is_main:
             print(prepared.summary())
@@ -189,6 +191,29 @@ def evaluate_test_sets(trainer: RoundRobinTrainer, test_sets: Mapping) -> dict[s
     return results
 
 
+def check_corpus_roles(model_args: ModelArguments, data_args: DataArguments) -> None:
+    """Refuse a stage-1 run on Table 2's unseen test corpora, which the paper keeps out of EmoSet++ fine-tuning
+    (exhubert_hf/data/corpus_roles.yaml), unless `allow_unseen_corpora`. Decided from the corpus names alone,
+    before any model download or data preparation."""
+    if model_args.stage != "stage1" or data_args.allow_unseen_corpora:
+        return
+    if data_args.train_corpora:
+        names = list(data_args.train_corpora)
+    elif data_args.corpora:
+        names = list(parse_corpus_entries(data_args.corpora))
+    elif data_args.prepared_dataset:
+        dataset = load_from_disk(data_args.prepared_dataset)
+        names = sorted(set().union(*(split.unique("corpus") for split in dataset.values())))
+    else:
+        return
+    unseen = unseen_corpora(names)
+    if unseen:
+        raise ConfigError(
+            f"stage 1 would train on {', '.join(unseen)}: Table 2's unseen test corpora, which the paper keeps out of "
+            "EmoSet++ fine-tuning; leave them out, or pass --allow_unseen_corpora true to train on them anyway"
+        )
+
+
 def run_finetuning(model_args: ModelArguments, data_args: DataArguments, training_args, callbacks=None, quiet: bool = False) -> dict:
     """The whole run: data, model, round-robin training (resuming if asked), final model in output_dir, test
     results per corpus (results.json/md/csv), validation-UAR curves and confusion matrices. Returns
@@ -199,6 +224,7 @@ def run_finetuning(model_args: ModelArguments, data_args: DataArguments, trainin
             f"launched as one of {os.environ['WORLD_SIZE']} processes, but training is not distributed (no GPU? pass "
             "--use_cpu true for CPU training with gloo): every process would train alone on the same output_dir"
         )
+    check_corpus_roles(model_args, data_args)
     output_dir = Path(training_args.output_dir)
     is_main = training_args.process_index == 0
     set_seed(training_args.seed)
@@ -271,6 +297,7 @@ def format_results(summary: dict) -> str:
 
 __all__ = [
     "build_model",
+    "check_corpus_roles",
     "expansion_settings",
     "evaluate_test_sets",
     "format_results",
