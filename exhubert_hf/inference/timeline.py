@@ -57,9 +57,10 @@ def timeline_figure(item: FilePrediction, labels: Sequence[str], model: str, dim
         if len(values) != len(item.windows):
             raise UsageError(f"dimension {name!r} has {len(values)} values for {len(item.windows)} windows")
     heights = [3.2] + ([1.1, 1.3] if marginals.available else []) + ([1.3] if dimensions else [])
-    figure = _new_figure(10, sum(heights) + 1.0)
+    figure = _new_figure(10, sum(heights) + 0.25 * (len(heights) - 1) + 1.2)
     figure.set_dpi(DPI)
     panels = figure.subplots(len(heights), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    _fixed_margins(figure, top=0.75, bottom=0.45, hspace=0.25)
     times, probabilities = _window_series(item)
     classes = panels[0]
     classes.stackplot(times, probabilities.T, labels=[textwrap.fill(label, 22) for label in labels],
@@ -101,7 +102,6 @@ def timeline_figure(item: FilePrediction, labels: Sequence[str], model: str, dim
         f"whole file: {top}",
         fontsize=9,
     )
-    figure.tight_layout()
     return figure
 
 
@@ -117,10 +117,11 @@ def summary_figure(predictions: Predictions, model: str, names: Mapping[str, str
     names = names or {}
     row_names = [f"all {len(items)} files"] + [names.get(item.file, Path(item.file).name) for item in items]
     labelled = len(rows) <= 60  # beyond that, one page has no room for names: the bars still show the mix
-    height = min(12.0, 1.6 + (0.22 if labelled else 0.02) * len(rows))
-    figure = _new_figure(10, max(height, 3.0))
+    height = max(3.0, min(12.0, 1.2 + (0.22 if labelled else 0.02) * len(rows)))
+    figure = _new_figure(10, height)
     figure.set_dpi(DPI)
     axes = figure.add_subplot()
+    _fixed_margins(figure, top=0.45, bottom=0.5, hspace=0, left=1.7 if labelled else 0.7)
     left = np.zeros(len(rows))
     positions = np.arange(len(rows))
     for column, (label, colour) in enumerate(zip(labels, class_colours(labels))):
@@ -137,7 +138,6 @@ def summary_figure(predictions: Predictions, model: str, names: Mapping[str, str
     axes.set_xlabel("share of the recording with this top class (windows weighted by duration)")
     axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
     axes.set_title(f"Top class over time per file   (model: {model})", fontsize=9)
-    figure.tight_layout()
     return figure
 
 
@@ -200,6 +200,15 @@ def write_timelines(predictions: Predictions, folder, model: str, overwrite: boo
                      staging / SUMMARY_NAME)  # fmt: skip
             written.append(folder / SUMMARY_NAME)
     return written
+
+
+def _fixed_margins(figure, top: float, bottom: float, hspace: float, left: float = 0.7, right: float = 2.0) -> None:
+    """Margins in inches (room for the labels, and the legends on the right): much cheaper than tight_layout,
+    which draws the figure once more, and the same for every file."""
+    width, height = figure.get_size_inches()
+    rows = len(figure.axes)
+    figure.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                           hspace=hspace / ((height - top - bottom - hspace * (rows - 1)) / rows) if rows > 1 else 0)  # fmt: skip
 
 
 def _window_series(item: FilePrediction) -> tuple[np.ndarray, np.ndarray]:
