@@ -160,3 +160,13 @@ def test_predict_stream_reads_piped_pcm_and_prints_each_window(predictors, tmp_p
         assert abs(row["start"] - window.start) < 1e-9 and abs(row["end"] - window.end) < 1e-9
         assert max(abs(row[label] - p) for label, p in zip(predictors[0].labels, window.probabilities)) <= 1e-6
         assert row["top_class"] == predictors[0].labels[int(np.argmax(window.probabilities))]
+
+
+def test_predict_stream_with_no_audio_exits_2(predictors, tmp_path):
+    model = tmp_path / "model"
+    predictors[1].model.save_pretrained(model)
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "exhubert_hf", "predict", "-", "--stream", "--model", str(model)],
+                            input=b"", capture_output=True, env=environment, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().strip().endswith("exhubert predict: error: no audio on standard input")

@@ -94,14 +94,12 @@ def timeline_figure(item: FilePrediction, labels: Sequence[str], model: str, dim
         panel.tick_params(labelsize=8)
     panels[-1].set_xlabel("time [s] (window centres)")
     windows = item.windows
-    length = windows[0].end - windows[0].start
-    step = f", hop {windows[1].start - windows[0].start:g} s" if len(windows) > 1 else ""
+    if len(windows) == 1:
+        cut = f"1 window ({windows[0].end - windows[0].start:.3g} s)"
+    else:
+        cut = f"{len(windows)} windows of {windows[0].end - windows[0].start:.3g} s, hop {windows[1].start - windows[0].start:.3g} s"
     top = labels[int(np.argmax(item.probabilities))]
-    figure.suptitle(
-        f"{Path(item.file).name}   (model: {model})\n{item.duration:.1f} s, {len(windows)} windows of {length:g} s{step}; "
-        f"whole file: {top}",
-        fontsize=9,
-    )
+    figure.suptitle(f"{Path(item.file).name}   (model: {model})\n{item.duration:.1f} s, {cut}; whole file: {top}", fontsize=9)
     return figure
 
 
