@@ -142,3 +142,15 @@ def test_the_app_without_gradio_says_how_to_install_it(model_folder, monkeypatch
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio raises ImportError
     assert run_cli(monkeypatch, "app", "--model", model_folder) == 2
     assert "pip install 'exhubert-hf[app]'" in capsys.readouterr().err
+
+
+def test_the_readme_space_requirements_are_the_package_dependencies():
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"`requirements.txt`, the package's own dependencies.*?\n```\n(.*?)```", readme, re.S)
+    assert block, "README lost the Space's requirements.txt"
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert block.group(1).split() == dependencies

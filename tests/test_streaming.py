@@ -2,6 +2,7 @@
 samples, with bounded memory), the model's results equal the offline ones (<= 1e-6), each window comes out before
 the next chunk is read, and `exhubert predict - --stream` turns piped PCM into one line per window."""
 
+import io
 import json
 import os
 import queue
@@ -11,9 +12,10 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile
-from conftest import DATA, save_tiny_model
+from conftest import DATA, run_cli, save_tiny_model
 
 from exhubert_hf.data.audio import read_audio
 from exhubert_hf.inference import EmotionPredictor, window_bounds
@@ -162,11 +164,29 @@ def test_predict_stream_reads_piped_pcm_and_prints_each_window(predictors, tmp_p
         assert row["top_class"] == predictors[0].labels[int(np.argmax(window.probabilities))]
 
 
-def test_predict_stream_with_no_audio_exits_2(predictors, tmp_path):
+def test_predict_stream_with_no_audio_exits_2(predictors, tmp_path, monkeypatch, capsys):
     model = tmp_path / "model"
     predictors[1].model.save_pretrained(model)
-    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "exhubert_hf", "predict", "-", "--stream", "--model", str(model)],
-                            input=b"", capture_output=True, env=environment, timeout=120)  # fmt: skip
-    assert result.returncode == 2 and result.stdout == b""
-    assert result.stderr.decode().strip().endswith("exhubert predict: error: no audio on standard input")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert run_cli(monkeypatch, "predict", "-", "--stream", "--model", model) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip().endswith("exhubert predict: error: no audio on standard input")
+
+
+@needs_corpora
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_predict_stream_csv_and_table_lines(predictors, tmp_path, monkeypatch, capsys, fmt):
+    model = tmp_path / "model"
+    predictors[1].model.save_pretrained(model)
+    pcm = np.round(read_audio(CLIP, 16000) * 32768).astype("<i2")
+    offline = predictors[1].predict_signal(pcm.astype(np.float32) / 32768, 16000).files[0].windows
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(pcm.tobytes())))
+    assert run_cli(monkeypatch, "predict", "-", "--stream", "--model", model, "--window", "0.8", "--format", fmt) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + len(offline)  # a header, then a line per window
+    tops = [predictors[1].labels[int(np.argmax(window.probabilities))] for window in offline]
+    if fmt == "csv":
+        frame = pd.read_csv(io.StringIO("\n".join(lines)))
+        assert list(frame.top_class) == tops and list(frame.end) == [window.end for window in offline]
+    else:
+        assert all(f"{window.start:8.2f} {window.end:8.2f}  {top} (" in line for line, window, top in zip(lines[1:], offline, tops))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 from conftest import DATA, run_cli
+from matplotlib.colors import to_hex
 from PIL import Image
 
 from exhubert_hf import EXHUBERT_LABELS
@@ -114,6 +115,19 @@ def test_dimensions_get_a_panel_of_their_own():
         timeline_figure(item, list(EXHUBERT_LABELS), "m", dimensions={"valence": [0.1, 0.2, 0.3]})
     other = timeline_figure(item, ["a", "b", "c", "d", "e", "f"], "m")  # not the six classes: no marginals
     assert len(other.axes) == 1
+
+
+def test_reference_segments_are_a_band_in_the_class_colours():
+    windows = [WindowPrediction(index, index * 2.0, index * 2.0 + 2, np.full(6, 1 / 6)) for index in range(4)]
+    item = FilePrediction("x.wav", 8.0, windows)
+    reference = [(0.0, 3.0, EXHUBERT_LABELS[3]), (3.0, 8.0, EXHUBERT_LABELS[5])]
+    figure = timeline_figure(item, list(EXHUBERT_LABELS), "m", reference=reference)
+    band = figure.axes[0]
+    assert len(figure.axes) == 4 and band.get_ylabel() == "reference"
+    spans = [(patch.get_x(), patch.get_x() + patch.get_width(), to_hex(patch.get_facecolor())) for patch in band.patches]
+    assert spans == [(0.0, 3.0, CLASS_COLOURS[EXHUBERT_LABELS[3]]), (3.0, 8.0, CLASS_COLOURS[EXHUBERT_LABELS[5]])]
+    with pytest.raises(UsageError, match="not the model's labels"):
+        timeline_figure(item, list(EXHUBERT_LABELS), "m", reference=[(0.0, 1.0, "anger")])
 
 
 def test_timeline_names_are_unique():

@@ -6,8 +6,9 @@ A timeline (`timeline_figure`) has, over the recording's time in seconds (each w
 the six class probabilities as a stacked area (they sum to one); below it P(high arousal) and the three valence
 marginals (`results.EmotionMarginals`: sums of the six classes); and below those, when given, continuous
 dimensions (`dimensions`: name -> one value per window, e.g. the arousal/valence/dominance of a dimensional
-head; the predictor has none yet). The title names the file and the model. A model with other labels than the
-six ExHuBERT classes gets its classes only.
+head; the predictor has none yet). Known segments (`reference`, e.g. annotations) can be drawn as a band above
+the probabilities. The title names the file and the model. A model with other labels than the six ExHuBERT
+classes gets its classes only.
 
 The summary (`summary_figure`) has one bar per file: the share of the recording whose window has each class as
 its top class (windows weighted by their duration, as the file's probabilities are), and a bar for all files.
@@ -47,8 +48,15 @@ def class_colours(labels: Sequence[str]) -> list:
     return [matplotlib.colormaps["tab10"](index % 10) for index in range(len(labels))]
 
 
-def timeline_figure(item: FilePrediction, labels: Sequence[str], model: str, dimensions: Mapping[str, Sequence[float]] | None = None):
-    """The timeline of one predicted file (see the module docstring) as a matplotlib Figure."""
+def timeline_figure(
+    item: FilePrediction,
+    labels: Sequence[str],
+    model: str,
+    dimensions: Mapping[str, Sequence[float]] | None = None,
+    reference: Sequence[tuple[float, float, str]] = (),
+):
+    """The timeline of one predicted file (see the module docstring) as a matplotlib Figure. `reference`: known
+    (start, end, label) segments, e.g. annotations, drawn as a band above the probabilities for comparison."""
     if item.error or not item.windows:
         raise UsageError(f"{item.file}: no windows to plot ({item.error or 'no prediction'})")
     marginals = EmotionMarginals(list(labels))
@@ -56,38 +64,51 @@ def timeline_figure(item: FilePrediction, labels: Sequence[str], model: str, dim
     for name, values in dimensions.items():
         if len(values) != len(item.windows):
             raise UsageError(f"dimension {name!r} has {len(values)} values for {len(item.windows)} windows")
-    heights = [3.2] + ([1.1, 1.3] if marginals.available else []) + ([1.3] if dimensions else [])
+    unknown = sorted({label for _, _, label in reference} - set(labels))
+    if unknown:
+        raise UsageError(f"reference labels {unknown} are not the model's labels")
+    heights = [0.3] * bool(reference) + [3.2] + [1.1, 1.3] * marginals.available + [1.3] * bool(dimensions)
     figure = _new_figure(10, sum(heights) + 0.25 * (len(heights) - 1) + 1.2)
     figure.set_dpi(DPI)
     panels = figure.subplots(len(heights), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     _fixed_margins(figure, top=0.75, bottom=0.45, hspace=0.25)
+    remaining = iter(panels)
+    colours = dict(zip(labels, class_colours(labels)))
+    if reference:
+        band = next(remaining)
+        for start, end, label in reference:
+            band.axvspan(start, end, color=colours[label], linewidth=0)
+        band.set_yticks([])
+        band.set_ylabel("reference", fontsize=8, rotation=0, ha="right", va="center")
     times, probabilities = _window_series(item)
-    classes = panels[0]
+    classes = next(remaining)
     classes.stackplot(times, probabilities.T, labels=[textwrap.fill(label, 22) for label in labels],
-                      colors=class_colours(labels), linewidth=0.3, edgecolor="white")  # fmt: skip
+                      colors=list(colours.values()), linewidth=0.3, edgecolor="white")  # fmt: skip
     classes.set_ylim(0, 1)
     classes.set_ylabel("class probability")
     classes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False, reverse=True)
     if marginals.available:
         values = [marginals.values(row) for row in probabilities]
-        arousal = np.array([row["arousal"] for row in values])
-        panels[1].plot(times, arousal, color=AROUSAL_COLOUR, linewidth=1.5, label="P(high arousal)")
-        panels[1].fill_between(times, 0.5, arousal, color=AROUSAL_COLOUR, alpha=0.25, linewidth=0)
-        panels[1].axhline(0.5, color="grey", linewidth=0.6, linestyle="--")
-        panels[1].set_ylim(0, 1)
-        panels[1].set_ylabel("arousal", fontsize=8)
-        panels[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
-        valence = np.array([[row[f"valence_{level}"] for level in VALENCE_LEVELS] for row in values])
-        panels[2].stackplot(times, valence.T, labels=[f"{level} valence" for level in VALENCE_LEVELS],
-                            colors=[VALENCE_COLOURS[level] for level in VALENCE_LEVELS], linewidth=0)  # fmt: skip
-        panels[2].set_ylim(0, 1)
-        panels[2].set_ylabel("valence", fontsize=8)
-        panels[2].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False, reverse=True)
+        arousal, valence = next(remaining), next(remaining)
+        high = np.array([row["arousal"] for row in values])
+        arousal.plot(times, high, color=AROUSAL_COLOUR, linewidth=1.5, label="P(high arousal)")
+        arousal.fill_between(times, 0.5, high, color=AROUSAL_COLOUR, alpha=0.25, linewidth=0)
+        arousal.axhline(0.5, color="grey", linewidth=0.6, linestyle="--")
+        arousal.set_ylim(0, 1)
+        arousal.set_ylabel("arousal", fontsize=8)
+        arousal.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
+        levels = np.array([[row[f"valence_{level}"] for level in VALENCE_LEVELS] for row in values])
+        valence.stackplot(times, levels.T, labels=[f"{level} valence" for level in VALENCE_LEVELS],
+                          colors=[VALENCE_COLOURS[level] for level in VALENCE_LEVELS], linewidth=0)  # fmt: skip
+        valence.set_ylim(0, 1)
+        valence.set_ylabel("valence", fontsize=8)
+        valence.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False, reverse=True)
     if dimensions:
+        continuous = next(remaining)
         for name, values in dimensions.items():
-            panels[-1].plot(times, _per_point(item, np.asarray(values, dtype=float)), linewidth=1.5, label=name)
-        panels[-1].set_ylabel("dimensions", fontsize=8)
-        panels[-1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
+            continuous.plot(times, _per_point(item, np.asarray(values, dtype=float)), linewidth=1.5, label=name)
+        continuous.set_ylabel("dimensions", fontsize=8)
+        continuous.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
     for panel in panels:
         panel.set_xlim(0, max(item.duration, item.windows[-1].end))
         panel.grid(True, axis="x", alpha=0.3)
