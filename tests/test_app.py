@@ -32,7 +32,7 @@ BROWSER_MISSING = (
     else "selenium not installed (pip install -e '.[dev]')" if importlib.util.find_spec("selenium") is None
     else ""
 )  # fmt: skip
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                   "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
                   "--window-size=1280,1500")  # fmt: skip
 

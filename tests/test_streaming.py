@@ -190,3 +190,13 @@ def test_predict_stream_csv_and_table_lines(predictors, tmp_path, monkeypatch, c
         assert list(frame.top_class) == tops and list(frame.end) == [window.end for window in offline]
     else:
         assert all(f"{window.start:8.2f} {window.end:8.2f}  {top} (" in line for line, window, top in zip(lines[1:], offline, tops))
+
+
+def test_a_reused_chunk_buffer_does_not_change_windows():
+    """Audio callbacks often fill the same buffer again; the windows must hold the samples as they came."""
+    windows, buffer, got = StreamWindows(4, 4), np.zeros(3, np.float32), []
+    for value in range(5):
+        buffer[:] = value
+        got += windows.push(buffer)
+    got += windows.finish()
+    np.testing.assert_array_equal(np.concatenate([samples for *_, samples in got]), np.repeat(np.arange(5), 3))

@@ -40,7 +40,7 @@ class StreamWindows:
         self.offset = self.received = self.next_index = 0
 
     def push(self, chunk: np.ndarray) -> list[tuple[int, int, int, np.ndarray]]:
-        self.kept = np.concatenate([self.kept, chunk]) if self.kept.size else chunk
+        self.kept = np.concatenate([self.kept, chunk])  # a copy: callers may reuse their chunk buffers
         self.received += len(chunk)
         windows = []
         # A complete window exists: the stream is longer than its start, and than the end of the one before it.
