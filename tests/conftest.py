@@ -1,5 +1,6 @@
 """Shared test fixtures: the real corpora's location, a tiny saved ExHuBERT, and the command line."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from exhubert_hf import ExHubertForSequenceClassification
 from exhubert_hf.commands import main as exhubert_main
 from exhubert_hf.testing import tiny_hubert_config
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The real corpora beside the checkout (../shared/data); EXHUBERT_TEST_DATA points elsewhere (e.g. from a worktree).
+DATA = Path(os.environ.get("EXHUBERT_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def save_tiny_model(folder, stable_layer_norm=True, seed=0):

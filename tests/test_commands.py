@@ -58,6 +58,12 @@ EXPECTED_ERRORS = [
     (["model-card", "{tmp}/no-folder"], "is not a folder"),
     (["convert-official", "{tmp}/no-folder", "{tmp}/out"], "neither a local folder nor a Hub model id"),
     (["export", "{tmp}/no-model", "{tmp}/model.onnx"], "folder not found"),
+    (["predict", "{tmp}/good.wav", "--model", "{model}", "--plot", "{tmp}/good.wav"], "exists"),
+    (["predict", "-", "--model", "{model}"], "read with --stream"),
+    (["predict", "{tmp}/good.wav", "--model", "{model}", "--stream"], "give - as the only PATH"),
+    (["predict", "-", "--stream", "--model", "{model}", "--format", "json"], "one line per window"),
+    (["predict", "-", "--stream", "--model", "{model}", "--plot", "{tmp}/plots"], "--plot cannot be used with --stream"),
+    (["app", "--model", "{model}", "--port", "70000"], "--port must be 0..65535"),
 ]
 
 

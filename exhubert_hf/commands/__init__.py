@@ -59,7 +59,7 @@ def run_command(command: str, function, args, debug: bool) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import convert, demo, hub, predict, prepare, table2, train
+    from . import app, convert, demo, hub, predict, prepare, table2, train
 
     parser = argparse.ArgumentParser(
         prog="exhubert",
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks instead of one-line errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, train, table2, prepare, predict, hub, convert):
+    for module in (demo, train, table2, prepare, predict, hub, convert, app):
         module.add_parsers(subparsers, common)
     return parser
 

@@ -3,17 +3,22 @@
     exhubert predict PATH... --model M [--revision R] [--window 3] [--hop H] [--batch-size 8]
                              [--format table|csv|jsonl|json] [--level both|file|window]
                              [--output FILE [--overwrite]] [--no-progress] [--int8] [--trust-remote-code]
+                             [--plot DIR]
+    exhubert predict - --stream --model M [--sampling-rate 16000] [--format table|csv|jsonl] [...]
     exhubert embed PATH... --model M [--layer -1] --output OUT.npy|OUT.parquet [...]
 
 PATH is an audio file, a folder (searched recursively), a quoted glob or a .txt/.csv manifest
 (`exhubert_hf.inference.sources`). Every argument is checked, and the outputs too, before the model is loaded;
 files that cannot be used are reported on stderr as `PATH: reason` and the others are written (exit 1).
+`--plot DIR` also draws each file's emotion timeline (`exhubert_hf.inference.timeline`); `-` with `--stream`
+reads raw PCM from standard input and prints each window as it completes (`exhubert_hf.commands.predict_stream`).
 """
 
 import sys
 from pathlib import Path
 
 from . import EXIT_OK, EXIT_SKIPPED, note
+from .predict_stream import add_stream_arguments, run_stream
 
 
 def _add_common_arguments(parser) -> None:
@@ -53,6 +58,8 @@ def add_parsers(subparsers, common) -> None:
     predict.add_argument("--format", choices=FORMATS, help="output format (default: from --output's suffix, else table)")
     predict.add_argument("--level", choices=LEVELS, default="both", help="rows to write: file aggregates, windows or both")
     predict.add_argument("--output", "-o", help="file to write (default: standard output)")
+    predict.add_argument("--plot", metavar="DIR", help="also write an emotion timeline PNG per file (and summary.png) to DIR")
+    add_stream_arguments(predict)
     predict.set_defaults(func=_run_predict)
 
     embed = subparsers.add_parser(
@@ -115,11 +122,16 @@ def _report_failures(command: str, failed: dict[str, str], total: int) -> int:
 
 def _run_predict(args) -> int:
     from ..inference.outputs import check_outputs, format_predictions, output_format, write_text
+    from ..inference.timeline import check_plot_folder, write_timelines
 
+    if args.stream or args.paths == ["-"]:
+        return run_stream(args, lambda: _predictor(args, "predict")[0])
     output = Path(args.output) if args.output else None
     fmt = output_format(args.format, output)
     if output:
         check_outputs([output], args.overwrite)
+    if args.plot:
+        check_plot_folder(args.plot, args.overwrite)
     predictor, files = _predictor(args, "predict")
     predictions = predictor.predict_files(files)
     status = _report_failures("predict", predictions.failed, len(files))
@@ -128,6 +140,9 @@ def _run_predict(args) -> int:
         write_text(text, output, args.overwrite)
     else:
         sys.stdout.write(text)
+    if args.plot:
+        plots = write_timelines(predictions, args.plot, args.model, args.overwrite, show_progress=not args.no_progress)
+        note("predict", f"wrote {len(plots)} plots to {args.plot}")
     return status
 
 

@@ -2,7 +2,7 @@
 
 `predictor` (the `EmotionPredictor` and its batching engine), `windows` (how recordings are cut), `results`
 (per-file results and their table), `sources` (what `exhubert predict` accepts as PATH), `outputs` (the file
-formats), `export` (int8 and ONNX).
+formats), `export` (int8 and ONNX), `timeline` (emotion timelines as PNG), `streaming` (live audio).
 """
 
 from .predictor import EmotionPredictor

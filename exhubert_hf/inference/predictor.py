@@ -154,6 +154,18 @@ class EmotionPredictor:
     def predict_folder(self, folder, recursive: bool = True) -> Predictions:
         return self.predict_files(find_audio_files(folder, recursive=recursive))
 
+    def stream(self, chunks: Iterable, sampling_rate: int) -> Iterator[WindowPrediction]:
+        """Window results of an audio stream (chunks of any size), each as soon as its window is complete; the
+        same as `predict_signal` on the whole recording (`exhubert_hf.inference.streaming`)."""
+        from .streaming import stream_predictions
+
+        return stream_predictions(self, chunks, sampling_rate)
+
+    def window_probabilities(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """Class probabilities of windows of 16 kHz samples, each preprocessed and padded as in `predict_*` (one
+        batch: call it with at most `batch_size` windows, inside `torch.inference_mode()`)."""
+        return self._probabilities([_Piece(_Outcome(""), index, 0, len(window), window) for index, window in enumerate(windows)])
+
     # ------------------------------------------------------------------ embeddings
 
     def embed_signal(self, signal, sampling_rate: int, layer: int = -1) -> np.ndarray:
