@@ -90,7 +90,8 @@ def hub_access(repo_id: str, revision: str | None = None) -> tuple[tuple[str, bo
         return ()
     try:
         with unreachable_hub_as_error(repo_id):
-            get_hf_file_metadata(hf_hub_url(repo_id, CONFIG_FILE, revision=revision), timeout=HUB_TIMEOUT)
+            url = hf_hub_url(repo_id, CONFIG_FILE, revision=revision, endpoint=constants.ENDPOINT)
+            get_hf_file_metadata(url, timeout=HUB_TIMEOUT)
     except (RepositoryNotFoundError, RevisionNotFoundError) as error:
         raise ModelLoadError(
             f"{repo_id}: {error_summary(error)} (not a folder here, and not a model on the Hub that this account can "

@@ -22,7 +22,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..errors import ExHubertError, ModelLoadError, OutputExistsError, UsageError, error_summary
 from ..fileio import check_writable, publish_folder, staging_path
-from ..loading import unreachable_hub_as_error
+from ..loading import hub_access, unreachable_hub_as_error
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -67,11 +67,14 @@ def pull_from_hub(
             f"revision {revision or 'main'!r} is a branch or tag and can move; pin the commit for reproducible "
             "results (--revision <40-hex commit>)"
         )
-    offline = constants.HF_HUB_OFFLINE
+    # One probe without retries first: an unreachable Hub is reported at once, or the cache is used if it has the model.
+    offline = constants.HF_HUB_OFFLINE or dict(hub_access(repo_id, revision)).get("local_files_only", False)
     try:
         with unreachable_hub_as_error(repo_id):
             if target is None or offline:
-                snapshot = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, token=token))
+                snapshot = Path(
+                    snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, token=token, local_files_only=offline)
+                )
                 commit = snapshot.name if is_commit_hash(snapshot.name) else None
                 if target is None:
                     return PullResult(repo_id, revision, commit, snapshot, warnings)
@@ -82,7 +85,7 @@ def pull_from_hub(
     except ExHubertError:
         raise
     except (OSError, ValueError, HfHubHTTPError) as error:  # not on the Hub, not cached while offline, no access
-        only_cache = " (HF_HUB_OFFLINE is set: only the local cache is used)" if offline else ""
+        only_cache = " (HF_HUB_OFFLINE is set: only the local cache is used)" if constants.HF_HUB_OFFLINE else ""
         raise ModelLoadError(f"{repo_id} is not available{only_cache}: {error_summary(error)}") from error
     return PullResult(repo_id, revision, commit, target, warnings)
 
