@@ -8,7 +8,8 @@
   them. Any other model type needs `trust_remote_code=True` (`--trust-remote-code`), which is passed to
   transformers, so its code runs only when the user asked for it.
 * Weights must match the model: a missing or unexpected tensor anywhere (a headless classifier, a truncated
-  checkpoint) is a `ModelLoadError`, not a model with randomly initialised parts.
+  checkpoint) is a `ModelLoadError`, not a model with randomly initialised parts. ExHuBERT and HuBERT weights
+  are read from safetensors only (a folder with only `pytorch_model.bin`, a pickle, is refused).
 * A Hub id is first probed with one request (no retries, `HUB_TIMEOUT` seconds): an unreachable Hub is one
   `HubUnreachableError` at once (or, when the model is in the local cache, the cache is used), not minutes of
   retries; with HF_HUB_OFFLINE=1 only the cache is used.
@@ -16,6 +17,7 @@
 
 import json
 import os
+import pickle
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +46,7 @@ from .modeling_exhubert import ExHubertForSequenceClassification, default_featur
 
 CONFIG_FILE = "config.json"
 BUILT_IN_CLASSIFIERS = {"exhubert": ExHubertForSequenceClassification, "hubert": HubertForSequenceClassification}
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
 HUB_TIMEOUT = 4.0  # seconds for the one probing request: an unreachable Hub is reported within 5 s
 
 
@@ -133,22 +136,38 @@ def load_audio_classifier(source, revision: str | None = None, trust_remote_code
     model_type = config.get("model_type")
     model_class = BUILT_IN_CLASSIFIERS.get(model_type)
     access = _access(source, revision)
+    if model_class is not None:
+        _check_safetensors(source)
     try:
         if model_class is not None:
-            model, info = model_class.from_pretrained(source, revision=revision, output_loading_info=True, **access)
+            model, info = model_class.from_pretrained(
+                source, revision=revision, output_loading_info=True, use_safetensors=True, **access
+            )
         else:
             model, info = AutoModelForAudioClassification.from_pretrained(
                 source, revision=revision, trust_remote_code=trust_remote_code, output_loading_info=True, **access
             )
     except ModelLoadError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError) as error:
-        hint = ""
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError, pickle.UnpicklingError) as error:
+        reason = error_summary(error)
+        if "ignore_mismatched_sizes" in str(error):
+            reason = "tensors in the weights have other shapes than config.json says (e.g. another hidden_size)"
         if model_class is None and not trust_remote_code and "trust_remote_code" in str(error):
-            hint = "; it runs Python code from the model folder: pass --trust-remote-code (trust_remote_code=True) only if you trust it"
-        raise ModelLoadError(f"{source}: cannot load the {model_type or 'unknown'} model ({error_summary(error)}){hint}") from error
+            reason += "; it runs Python code from the model folder: pass --trust-remote-code (trust_remote_code=True) only if you trust it"
+        raise ModelLoadError(f"{source}: cannot load the {model_type or 'unknown'} model ({reason})") from error
     check_loading_info(source, info)
     return model
+
+
+def _check_safetensors(source: str) -> None:
+    """ExHuBERT and HuBERT weights are read from safetensors only: a local folder with only pickle weights
+    (`pytorch_model.bin`; unpickling can run code) is refused with the reason."""
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / name).is_file() for name in SAFETENSORS_FILES):
+        pickles = sorted(path.name for path in folder.glob("*.bin")) + sorted(path.name for path in folder.glob("*.pt*"))
+        found = f"it has only {', '.join(pickles)} (pickle: loading one can run code)" if pickles else "it has no weights"
+        raise ModelLoadError(f"{source}: no model.safetensors; {found}. Weights are read from safetensors only")
 
 
 def check_loading_info(source, info: dict) -> None:
