@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
 from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForAudioClassification, HubertForSequenceClassification
@@ -422,3 +422,112 @@ def test_pull_online_resolves_the_revision_before_downloading_into_a_local_dir(t
     assert calls[1][2]["revision"] == "e" * 40 and staging.parent == tmp_path and staging.name.startswith(".tmp-out-")
     assert result.commit == "e" * 40 and result.path == tmp_path / "out" and result.warnings
     assert [path.name for path in tmp_path.iterdir()] == ["out"] and (tmp_path / "out" / "config.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# From a training run to the Hub: `push REPO_ID RUN_DIR` publishes the clean folder that `export-model` writes
+
+
+REMOTE_CODE_CHECK = """
+import json, sys
+sys.modules["exhubert_hf"] = None  # the package must not be needed
+import torch
+from transformers import AutoModel, AutoModelForAudioClassification
+folder = sys.argv[1]
+audio = torch.load(folder + "/../audio.pt")
+classifier = AutoModelForAudioClassification.from_pretrained(folder, trust_remote_code=True).eval()
+encoder = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+assert type(classifier).__module__.startswith("transformers_modules"), type(classifier).__module__
+assert type(encoder).__name__ == "ExHubertModel" and type(encoder).__module__.startswith("transformers_modules")
+with torch.no_grad():
+    print(json.dumps([classifier(audio).logits.tolist(), encoder(audio).last_hidden_state.tolist()]))
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny stage-1 run (HuBERT, 4 steps, checkpoints every 2) and a stage-2 run (ExHuBERT) from it."""
+    from exhubert_hf.data.synthetic import generate_corpus
+    from exhubert_hf.train.arguments import parse_training_arguments
+    from exhubert_hf.train.run import run_finetuning
+
+    root = tmp_path_factory.mktemp("runs")
+    manifest = generate_corpus(root, "synth", num_speakers=3, clips_per_class=1, split_speakers=(1, 1, 1), duration=0.6)
+    common = [
+        "--corpora", f"manifest:synth={manifest}", "--cache_dir", str(root / "cache"), "--per_device_train_batch_size", "2",
+        "--eval_strategy", "steps", "--save_strategy", "steps", "--eval_steps", "2", "--save_steps", "2",
+        "--load_best_model_at_end", "true", "--metric_for_best_model", "uar", "--report_to", "tensorboard",
+        "--use_cpu", "true", "--dataloader_pin_memory", "false", "--disable_tqdm", "true", "--logging_steps", "2",
+    ]  # fmt: skip
+    stage1, stage2 = root / "stage1", root / "stage2"
+    for arguments in (
+        ["--config", "demo", "--tiny", "true", "--output_dir", str(stage1), "--max_steps", "4", *common],
+        ["--config", "demo_stage2", "--model_name_or_path", str(stage1), "--output_dir", str(stage2), "--max_steps", "2", *common],
+    ):
+        run_finetuning(*parse_training_arguments(arguments), quiet=True).pop("trainer")
+    return stage1, stage2
+
+
+PUBLISHED = {
+    "stage1": ["README.md", "config.json", "figures/confusion_synth.png", "figures/validation_uar.png", "model.safetensors", "preprocessor_config.json"],
+}
+PUBLISHED["stage2"] = sorted([*PUBLISHED["stage1"], "configuration_exhubert.py", "modeling_exhubert.py"])
+
+
+@pytest.mark.parametrize("stage", ["stage1", "stage2"])
+def test_push_of_a_training_run_lists_only_the_clean_model_folder(stage, runs, monkeypatch, capsys, no_network):
+    run_dir = runs[0] if stage == "stage1" else runs[1]
+    assert {"training_args.bin", "trainer_state.json", "run_info.json", "runs"} <= {path.name for path in run_dir.iterdir()}
+    assert any(path.name.startswith("checkpoint-") for path in run_dir.iterdir())
+    assert run_cli(monkeypatch, "push", "org/x", run_dir, "--dry-run") == 0
+    captured = capsys.readouterr()
+    assert sorted(listed_files(captured.out)) == PUBLISHED[stage]
+    assert "is a training run" in captured.err
+    assert run_cli(monkeypatch, "export-model", run_dir, run_dir.parent / f"{stage}-clean", "--repo-id", "org/x") == 0
+    clean = run_dir.parent / f"{stage}-clean"
+    assert sorted(path.relative_to(clean).as_posix() for path in clean.rglob("*") if path.is_file()) == PUBLISHED[stage]
+    card = (clean / "README.md").read_text()
+    metadata = ModelCard(card).data.to_dict()
+    results = json.loads((run_dir / "results.json").read_text())
+    (entry,) = metadata["model-index"]
+    assert [result["dataset"]["name"] for result in entry["results"]] == list(results["per_corpus"])
+    assert entry["results"][0]["metrics"][0]["value"] == results["per_corpus"]["synth"]["uar"]
+    assert "base_model" not in metadata  # a tiny random start and a local stage 1: no Hub id to name
+    assert "![Validation UAR per corpus during training](figures/validation_uar.png)" in card
+    assert str(run_dir) not in card and str(run_dir) not in (clean / "config.json").read_text()
+    if stage == "stage1":
+        assert "trust_remote_code" not in card.split("### command line")[0] and "auto_map" not in (clean / "config.json").read_text()
+    expected = AutoModelForAudioClassification.from_pretrained(run_dir).state_dict()
+    published = AutoModelForAudioClassification.from_pretrained(clean).state_dict()
+    assert published.keys() == expected.keys() and all(torch.equal(published[key], expected[key]) for key in expected)
+
+
+def test_the_exported_run_loads_with_both_auto_classes_where_the_package_is_not_installed(runs, tmp_path):
+    from exhubert_hf import ExHubertModel
+    from exhubert_hf.hub.model_folder import export_model_folder
+
+    export_model_folder(runs[1], tmp_path / "clean")
+    audio = torch.randn(1, 8000, generator=torch.Generator().manual_seed(0))
+    torch.save(audio, tmp_path / "audio.pt")
+    result = subprocess.run([sys.executable, "-c", REMOTE_CODE_CHECK, str(tmp_path / "clean")], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    logits, hidden = map(torch.tensor, json.loads(result.stdout.strip().splitlines()[-1]))
+    with torch.no_grad():
+        expected_logits = ExHubertForSequenceClassification.from_pretrained(tmp_path / "clean").eval()(audio).logits
+        expected_hidden = ExHubertModel.from_pretrained(tmp_path / "clean").eval()(audio).last_hidden_state
+    assert (logits - expected_logits).abs().max() <= 1e-6 and (hidden - expected_hidden).abs().max() <= 1e-6
+
+
+def test_a_run_whose_final_model_is_not_its_best_publishes_the_best_checkpoint_without_the_test_results(runs, saved_model, tmp_path):
+    from exhubert_hf.hub.model_folder import select_run_model
+
+    run_dir = Path(shutil.copytree(runs[1], tmp_path / "run"))
+    (best,) = [path for path in run_dir.iterdir() if path.name.startswith("checkpoint-")]
+    selected = select_run_model(run_dir)
+    assert selected.weights_dir == run_dir and selected.results is not None and selected.note is None
+    for name in ("model.safetensors", "config.json"):  # the final model differs from the best one
+        shutil.copy(saved_model / name, run_dir / name)
+    selected = select_run_model(run_dir)
+    assert selected.weights_dir == best and selected.results is None
+    assert f"{best.name} (by validation, trainer_state.json) is published" in selected.note
+    assert [path.name for path in selected.figures] == ["validation_uar.png"]
