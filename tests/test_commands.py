@@ -51,6 +51,7 @@ EXPECTED_ERRORS = [
     (["push", "{tmp}", "org/name", "--dry-run"], "give REPO_ID first"),
     (["export-model", "{tmp}/no-folder", "{tmp}/out"], "not a folder"),
     (["pull", "not a valid repo id!"], "Repo id"),
+    (["pull", "org/name", "--revision", ""], "the revision is empty"),
     (["model-card", "{tmp}/no-folder"], "is not a folder"),
     (["convert-official", "{tmp}/no-folder", "{tmp}/out"], "folder not found"),
     (["export", "{tmp}/no-model", "{tmp}/model.onnx"], "folder not found"),
