@@ -38,6 +38,7 @@ from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
 from huggingface_hub.utils import filter_repo_objects, validate_repo_id
 
 from ..errors import InputError, ModelLoadError, UsageError
+from ..fileio import write_text_atomic
 from ..loading import load_audio_classifier, unreachable_hub_as_error
 from ..modeling_exhubert import AUTO_MAP
 from .model_card import CARD_FILE, render_model_card
@@ -235,7 +236,7 @@ def push_to_hub(
         return result
     card = render_model_card(folder, results=results, repo_id=repo_id) if write_card else None
     if card is not None and not dry_run:
-        (folder / CARD_FILE).write_text(card, encoding="utf-8")
+        write_text_atomic(folder / CARD_FILE, card, overwrite=True)
     result = _check_and_upload(
         repo_id, folder, private, revision, dry_run, token, commit_message, include, exclude, card_pending=card if dry_run else None
     )
