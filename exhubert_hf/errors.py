@@ -23,6 +23,10 @@ class ModelLoadError(ExHubertError, OSError):
     """A model folder or Hub id that cannot be loaded (missing, incomplete, wrong kind, untrusted code)."""
 
 
+class HubUnreachableError(ExHubertError, ConnectionError):
+    """The Hugging Face Hub cannot be reached (no network, name resolution, refused, timed out)."""
+
+
 class OutputExistsError(ExHubertError, FileExistsError):
     """An output that exists and would be replaced without the user's explicit permission (`--overwrite`)."""
 
@@ -33,4 +37,4 @@ def error_summary(error: BaseException) -> str:
     return message[-1] if message else type(error).__name__
 
 
-__all__ = ["ExHubertError", "InputError", "ModelLoadError", "OutputExistsError", "UsageError", "error_summary"]
+__all__ = ["ExHubertError", "HubUnreachableError", "InputError", "ModelLoadError", "OutputExistsError", "UsageError", "error_summary"]

@@ -57,6 +57,13 @@ from transformers.models.wav2vec2.modeling_wav2vec2 import (
 from .configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig, not_expandable_error
 
 FEATURE_EXTRACTOR_FILE = "preprocessor_config.json"
+HEAD_MODULES = ("projector", "classifier", "layer_weights")
+# The Auto classes a saved folder maps to this file's classes (its `auto_map`, for trust_remote_code=True).
+AUTO_MAP = {
+    "AutoConfig": "configuration_exhubert.ExHubertConfig",
+    "AutoModel": "modeling_exhubert.ExHubertModel",
+    "AutoModelForAudioClassification": "modeling_exhubert.ExHubertForSequenceClassification",
+}
 _LAYER_KEY = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
 
 
@@ -236,34 +243,47 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        """As `PreTrainedModel.from_pretrained`, but encoder-layer weights that do not fit the config are an
-        error instead of a warning: a checkpoint with another layer count or gate layout would otherwise
-        load as a silently half-random model."""
+        """As `PreTrainedModel.from_pretrained`, but weights that do not fit the model are an error instead of a
+        warning: a missing, unexpected or mismatched tensor anywhere would otherwise load as a silently part-random
+        model (a checkpoint without its head predicts noise; one with another layer count or gate layout computes
+        something else). Two cases are not errors, because the caller asked for them: the encoder
+        (`ExHubertModel`) loaded from a classifier's folder leaves the head out, and `ignore_mismatched_sizes=True`
+        asks for a new head, so head tensors that are missing or of another shape are initialised afresh."""
         wants_loading_info = kwargs.pop("output_loading_info", False)
+        new_head = kwargs.get("ignore_mismatched_sizes", False)
         model, loading_info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
-        layer_problems = {
-            kind: sorted(key for key in loading_info.get(kind, ()) if _LAYER_KEY.search(key))
-            for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
-        }
-        layer_problems = {kind: keys for kind, keys in layer_problems.items() if keys}
-        if layer_problems:
+        is_encoder = not hasattr(model, "hubert")
+        allowed = {"missing_keys": new_head, "unexpected_keys": is_encoder, "mismatched_keys": new_head}
+        problems = {}
+        for kind, head_is_allowed in allowed.items():
+            keys = [key if isinstance(key, str) else key[0] for key in loading_info.get(kind) or ()]
+            keys = sorted(key for key in keys if not (head_is_allowed and _is_head_key(key)))
+            if keys:
+                problems[kind.replace("_", " ")] = keys
+        if problems:
             config = model.config
             details = "; ".join(
-                f"{kind.replace('_', ' ')}: {', '.join(map(str, keys[:6]))}{' ...' if len(keys) > 6 else ''}"
-                for kind, keys in layer_problems.items()
+                f"{kind}: {', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}" for kind, keys in problems.items()
             )
-            raise ValueError(
-                f"the checkpoint's encoder layers do not match its config ({config.num_hidden_layers} layers = "
-                f"{config.num_source_layers} originals x (1 + {config.num_copies_per_layer} copies), "
-                f"original_layer_gates={config.original_layer_gates}): {details}"
-            )
+            if any(_LAYER_KEY.search(key) for keys in problems.values() for key in keys):
+                raise ValueError(
+                    f"the checkpoint's encoder layers do not match its config ({config.num_hidden_layers} layers = "
+                    f"{config.num_source_layers} originals x (1 + {config.num_copies_per_layer} copies), "
+                    f"original_layer_gates={config.original_layer_gates}): {details}"
+                )
+            raise ValueError(f"the checkpoint's weights do not fit the {cls.__name__} model: {details}")
         model._apply_config_freezing()  # loading replaces the parameters, and with them requires_grad
         return (model, loading_info) if wants_loading_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """As `PreTrainedModel.save_pretrained`; also writes a default `preprocessor_config.json` when the
-        folder has none, so the folder works with `pipeline("audio-classification", ...)` on its own. An
-        existing feature-extractor config (e.g. the one the Trainer saves) is left as it is."""
+        """As `PreTrainedModel.save_pretrained`; the config's `auto_map` names exactly this file's classes
+        (AutoConfig, AutoModel: the encoder, AutoModelForAudioClassification), so the folder loads with
+        `trust_remote_code=True` where this package is not installed, and no stale entry survives. Also writes a
+        default `preprocessor_config.json` when the folder has none, so the folder works with
+        `pipeline("audio-classification", ...)` on its own. An existing feature-extractor config (e.g. the one
+        the Trainer saves) is left as it is."""
+        if self._auto_class is not None:  # the remote-code files are copied: point every Auto class at them
+            self.config.auto_map = dict(AUTO_MAP)
         super().save_pretrained(save_directory, *args, **kwargs)
         is_main_process = kwargs.get("is_main_process", True)
         if is_main_process and not os.path.exists(os.path.join(save_directory, FEATURE_EXTRACTOR_FILE)):
@@ -330,20 +350,29 @@ def _parameter_group(name: str, config: ExHubertConfig) -> str:
         return "feature encoder"
     layer = _LAYER_KEY.search(name)
     if layer is None:
-        return "head" if name.split(".")[0] in ("projector", "classifier", "layer_weights") else "other"
+        return "head" if _is_head_key(name) else "other"
     if ".gate." in name:
         return "gates"
     return "copies" if config.is_copy(int(layer.group(1))) else "original layers"
 
 
-def receptive_field(config: HubertConfig) -> int:
-    """Samples the convolutional feature encoder needs for one output frame (400 for HuBERT; 1 for a config
-    without a convolutional feature encoder)."""
-    field, jump = 1, 1
-    for kernel, stride in zip(getattr(config, "conv_kernel", ()), getattr(config, "conv_stride", ())):
-        field += (kernel - 1) * jump
-        jump *= stride
-    return field
+def looks_like_local_path(source) -> bool:
+    """Whether `source` names a local file system entry rather than a Hub id: `./x`, `../x`, `/x`, `~/x`, `x/`,
+    more than one slash, or a first component that is an existing folder (`runs/stage1`). Such a path that does
+    not exist is reported at once, not sent to the Hub as a model id (where it would fail after retries)."""
+    text = os.fspath(source)
+    first = text.replace(os.sep, "/").split("/")[0]
+    return (
+        text.startswith((".", "/", "~", os.sep))
+        or text.endswith(("/", os.sep))
+        or text.count("/") > 1
+        or (first != text and os.path.isdir(first))
+    )
+
+
+def _is_head_key(name: str) -> bool:
+    """Whether a parameter of the classifier belongs to its head (not to the encoder)."""
+    return name.split(".")[0] in HEAD_MODULES
 
 
 def default_feature_extractor(config: HubertConfig, return_attention_mask: bool | None = None) -> Wav2Vec2FeatureExtractor:
@@ -480,6 +509,8 @@ def _load_source(source, revision):
     """`source` itself, or the model a folder / Hub id holds (its config is read as data first: no code runs)."""
     if not isinstance(source, (str, os.PathLike)):
         return source
+    if looks_like_local_path(source) and not os.path.exists(os.path.expanduser(source)):
+        raise FileNotFoundError(f"{os.fspath(source)}: folder not found")
     config, _ = PreTrainedConfig.get_config_dict(source, revision=revision)
     model_type = config.get("model_type")
     if model_type not in _SOURCE_FAMILIES:
@@ -552,9 +583,10 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
 
 
 __all__ = [
+    "AUTO_MAP",
     "ExHubertForSequenceClassification",
     "ExHubertModel",
     "ExHubertPreTrainedModel",
     "default_feature_extractor",
-    "receptive_field",
+    "looks_like_local_path",
 ]

@@ -23,12 +23,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .modeling_exhubert import receptive_field
-
 PAD_TO_KEY = "exhubert_pad_to_samples"
 NORMALIZE_PADDING_KEY = "exhubert_normalize_padding"
 # The variance floor of transformers' Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm, kept for equal results.
 VARIANCE_EPSILON = 1e-7
+
+
+def receptive_field(config) -> int:
+    """Samples the convolutional feature encoder needs for one output frame (400 for HuBERT; 1 for a config
+    without a convolutional feature encoder)."""
+    field, jump = 1, 1
+    for kernel, stride in zip(getattr(config, "conv_kernel", ()), getattr(config, "conv_stride", ())):
+        field += (kernel - 1) * jump
+        jump *= stride
+    return field
 
 
 @dataclass(frozen=True)
@@ -91,4 +99,4 @@ class Preprocessing:
         setattr(feature_extractor, NORMALIZE_PADDING_KEY, self.normalize_padding)
 
 
-__all__ = ["NORMALIZE_PADDING_KEY", "PAD_TO_KEY", "Preprocessing"]
+__all__ = ["NORMALIZE_PADDING_KEY", "PAD_TO_KEY", "Preprocessing", "receptive_field"]

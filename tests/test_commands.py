@@ -53,10 +53,13 @@ EXPECTED_ERRORS = [
     (["predict", "{tmp}/bad.wav", "--model", "{model}"], "none of the 1 files could be used"),
     (["embed", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/e.npy", "--layer", "99"], "layer 99 does not exist"),
     (["embed", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/e.csv"], "must end in .npy or .parquet"),
-    (["push", "{tmp}/no-folder", "org/name", "--dry-run"], "not a folder"),
+    (["push", "org/name", "{tmp}/no-folder", "--dry-run"], "not a folder"),
+    (["push", "{tmp}", "org/name", "--dry-run"], "give REPO_ID first"),
+    (["export-model", "{tmp}/no-folder", "{tmp}/out"], "not a folder"),
     (["pull", "not a valid repo id!"], "Repo id"),
+    (["pull", "org/name", "--revision", ""], "the revision is empty"),
     (["model-card", "{tmp}/no-folder"], "is not a folder"),
-    (["convert-official", "{tmp}/no-folder", "{tmp}/out"], "neither a local folder nor a Hub model id"),
+    (["convert-official", "{tmp}/no-folder", "{tmp}/out"], "folder not found"),
     (["export", "{tmp}/no-model", "{tmp}/model.onnx"], "folder not found"),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "--plot", "{tmp}/good.wav"], "exists"),
     (["predict", "-", "--model", "{model}"], "read with --stream"),
@@ -107,5 +110,5 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_python_m_runs_the_same_command_line():
     result = subprocess.run([sys.executable, "-m", "exhubert_hf", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for command in ("demo", "train", "table2", "prepare", "predict", "embed", "push", "pull", "model-card", "convert-official", "export"):
+    for command in ("demo", "train", "table2", "prepare", "predict", "embed", "push", "pull", "export-model", "model-card", "convert-official", "export", "app"):
         assert command in result.stdout

@@ -407,7 +407,7 @@ def test_a_revision_for_a_local_folder_and_a_missing_source_are_clear_errors(tmp
     source = write_published_checkpoint(tmp_path / "published", config, published_state(config))
     with pytest.raises(ValueError, match="a revision pins a Hub commit, but .* is a local folder"):
         convert_official_checkpoint(source, tmp_path / "out", revision="main")
-    with pytest.raises(OSError, match="neither a local folder nor a Hub model id"):
+    with pytest.raises(OSError, match="folder not found"):
         convert_official_checkpoint(tmp_path / "no" / "such" / "folder", tmp_path / "out")
     (source / "pytorch_model.bin").unlink()
     with pytest.raises(OSError, match="has neither model.safetensors nor pytorch_model.bin"):

@@ -21,7 +21,7 @@ from transformers import pipeline
 from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification
 from exhubert_hf.data.audio import audio_info, find_audio_files
 from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, window_bounds
-from exhubert_hf.modeling_exhubert import receptive_field
+from exhubert_hf.preprocessing import receptive_field
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 EMODB = DATA / "emodb" / "wav"

@@ -142,3 +142,37 @@ def test_model_card_command(model_folder, tmp_path, monkeypatch, capsys):
     assert exhubert_main(arguments) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert exhubert_main([*arguments, "--overwrite"]) == 0
+
+
+def test_the_base_model_is_the_runs_nearest_hub_model_and_no_local_path_is_published(model_folder, tmp_path):
+    from types import SimpleNamespace
+
+    from exhubert_hf.train.run_info import RUN_INFO_FILE, describe_run
+
+    stage1 = tmp_path / "runs" / "stage1"
+    stage1.mkdir(parents=True)
+    (stage1 / RUN_INFO_FILE).write_text(json.dumps({"base_model": "facebook/hubert-large-ll60k", "hub_base_model": "facebook/hubert-large-ll60k"}))
+    model_args = SimpleNamespace(tiny=False, model_name_or_path=str(stage1), model_revision=None, stage="stage2", num_copies_per_layer=1)
+    data_args = SimpleNamespace(corpora=["emodb=/data/emodb", "manifest:mine=/data/mine.csv"], train_corpora=None)
+    run = describe_run(model_args, data_args, SimpleNamespace(load_best_model_at_end=True))
+    assert run["hub_base_model"] == "facebook/hubert-large-ll60k" and run["base_model"] == str(stage1)
+    assert run["corpora"] == ["emodb", "mine"] and run["stage"] == "stage2"
+    text = render_model_card(model_folder, run=run, repo_id="org/x")
+    assert front_matter(text)["base_model"] == "facebook/hubert-large-ll60k"
+    assert "- Starting point: `facebook/hubert-large-ll60k` (through a local model trained from it)" in text
+    assert "- Corpora: emodb, mine" in text and str(tmp_path) not in text
+    config = json.loads((model_folder / "config.json").read_text())
+    config["converted_from"] = {"source": str(tmp_path / "ExHuBERT"), "revision": None}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    text = render_model_card(tmp_path)
+    assert "base_model" not in front_matter(text) and str(tmp_path) not in text
+
+
+def test_a_stage1_hubert_card_says_what_it_is_and_needs_no_remote_code(tmp_path):
+    torch.manual_seed(0)
+    HubertForSequenceClassification(tiny_hubert_config()).save_pretrained(tmp_path)
+    text = render_model_card(tmp_path, repo_id="org/stage1", figures=["figures/validation_uar.png"])
+    assert "stage 1 of the ExHuBERT recipe" in text and "no block expansion" in text
+    assert "trust_remote_code" not in text.split("### command line")[0]
+    assert 'AutoModelForAudioClassification.from_pretrained(repo).eval()' in text
+    assert "![Validation UAR per corpus during training](figures/validation_uar.png)" in text

@@ -1,4 +1,5 @@
-"""`exhubert push`, `exhubert pull` and `exhubert model-card`: sharing models on the Hugging Face Hub."""
+"""`exhubert push`, `exhubert pull`, `exhubert export-model` and `exhubert model-card`: sharing models on the
+Hugging Face Hub."""
 
 import sys
 from pathlib import Path
@@ -12,22 +13,43 @@ def add_parsers(subparsers, common) -> None:
     push = subparsers.add_parser(
         "push",
         parents=[common],
-        help="check a model folder and upload it to the Hugging Face Hub",
+        help="check a model folder or training run and upload it to the Hugging Face Hub",
         description=(
-            "Check FOLDER (complete, loads, no pickle files, no secrets) and upload exactly its files to REPO_ID. "
-            "Uses the token of `hf auth login` or HF_TOKEN. Exit status: 0 uploaded or listed, 2 folder refused, "
-            "Hub error or usage error."
+            "Upload FOLDER to REPO_ID (argument order and flags as `hf upload`). FOLDER is a model folder, or a training "
+            "run's output folder, which is published as its clean model folder (the best model's weights, config, "
+            "remote code, preprocessor_config.json, a model card from the run's results, its plots; no checkpoints, "
+            "optimizer states or pickles). Everything is checked first: complete, loads, no pickle (by content), no "
+            "secret, no link leaving the folder, no code other than this package's. Uses the token of `hf auth "
+            "login` or HF_TOKEN. Exit status: 0 uploaded or listed, 2 folder refused, Hub error or usage error."
         ),
     )
-    push.add_argument("folder", metavar="FOLDER", help="model folder written by save_pretrained")
     push.add_argument("repo_id", metavar="REPO_ID", help="Hub repository, ORG/NAME")
+    push.add_argument("folder", metavar="FOLDER", help="model folder (save_pretrained) or a training run's output_dir")
+    push.add_argument("--revision", help="upload to this branch (created from main if missing)")
     push.add_argument("--private", action="store_true", help="create the repository as private")
-    push.add_argument("--branch", help="upload to this branch (created from main if missing)")
+    push.add_argument("--include", nargs="*", metavar="PATTERN", help="upload only files matching these patterns")
+    push.add_argument("--exclude", nargs="*", metavar="PATTERN", help="do not upload files matching these patterns")
     push.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; no network")
     push.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE, help="commit message")
-    push.add_argument("--write-card", action="store_true", help="write (replace) README.md, the model card, before uploading")
+    push.add_argument("--write-card", action="store_true", help="write (replace) README.md of a model folder before uploading")
     push.add_argument("--results", help="results.json for the card's evaluation section (with --write-card)")
     push.set_defaults(func=_run_push)
+
+    export = subparsers.add_parser(
+        "export-model",
+        parents=[common],
+        help="write a training run's best model as a clean folder, ready for `hf upload`",
+        description=(
+            "Write the clean model folder of RUN_DIR (a training run's output_dir, or a model folder) to OUT: exactly "
+            "what `exhubert push REPO_ID RUN_DIR` would upload, for `hf upload REPO_ID OUT`. Exit status: 0 written, "
+            "2 refused or usage error (nothing written)."
+        ),
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a training run's output_dir (or a model folder)")
+    export.add_argument("output", metavar="OUT", help="the folder to write")
+    export.add_argument("--repo-id", help="Hub repository the model will live in (named in the card's usage snippets)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing OUT folder")
+    export.set_defaults(func=_run_export_model)
 
     pull = subparsers.add_parser(
         "pull",
@@ -41,6 +63,7 @@ def add_parsers(subparsers, common) -> None:
     pull.add_argument("repo_id", metavar="REPO_ID", help="Hub repository, ORG/NAME")
     pull.add_argument("--revision", help="full 40-hex commit (recommended), branch or tag; default main")
     pull.add_argument("--local-dir", help="copy the files into this folder instead of using them from the cache")
+    pull.add_argument("--overwrite", action="store_true", help="write into a --local-dir that is not empty (replacing files of the same names)")
     pull.add_argument("--cache-dir", help="Hub cache folder (default: HF_HUB_CACHE)")
     pull.set_defaults(func=_run_pull)
 
@@ -73,17 +96,25 @@ def _run_push(args) -> int:
 
     if args.results and not args.write_card:
         raise UsageError("--results is used with --write-card")
+    if Path(args.repo_id).is_dir() and not Path(args.folder).is_dir():
+        raise UsageError(f"give REPO_ID first, then the folder, as `hf upload` does: exhubert push {args.folder} {args.repo_id}")
     result = push_to_hub(
-        args.folder,
         args.repo_id,
+        args.folder,
         private=args.private,
-        branch=args.branch,
+        revision=args.revision,
         dry_run=args.dry_run,
         commit_message=args.commit_message,
         write_card=args.write_card,
         results=args.results,
+        include=args.include,
+        exclude=args.exclude,
     )
-    target = f"{result.repo_id}" + (f" (branch {result.branch})" if result.branch else "")
+    if result.from_run:
+        note("push", f"{args.folder} is a training run: publishing its clean model folder")
+    if result.note:
+        note("push", result.note)
+    target = f"{result.repo_id}" + (f" (revision {result.revision})" if result.revision else "")
     verb = "dry run: would upload" if result.dry_run else "uploaded"
     print(f"{verb} {len(result.files)} files ({_size(result.total_bytes)}) to {target}:")
     for path, size in result.files:
@@ -93,20 +124,22 @@ def _run_push(args) -> int:
     return EXIT_OK
 
 
-def _run_pull(args) -> int:
-    from huggingface_hub import constants
-    from huggingface_hub.errors import HFValidationError
+def _run_export_model(args) -> int:
+    from ..hub.model_folder import export_model_folder
 
-    from ..errors import ModelLoadError
+    model = export_model_folder(args.run_dir, args.output, repo_id=args.repo_id, overwrite=args.overwrite)
+    if model.note:
+        note("export-model", model.note)
+    print(f"wrote {args.output} (the model of {model.weights_dir}); upload it with `hf upload REPO_ID {args.output}`")
+    return EXIT_OK
+
+
+def _run_pull(args) -> int:
     from ..hub.pull import pull_from_hub
 
-    try:
-        result = pull_from_hub(args.repo_id, revision=args.revision, local_dir=args.local_dir, cache_dir=args.cache_dir)
-    except HFValidationError:
-        raise
-    except (OSError, ValueError) as error:  # not on the Hub, not cached while offline, unreachable
-        offline = " (HF_HUB_OFFLINE is set: only the local cache is used)" if constants.HF_HUB_OFFLINE else ""
-        raise ModelLoadError(f"{args.repo_id} is not available{offline}: {error}") from error
+    result = pull_from_hub(
+        args.repo_id, revision=args.revision, local_dir=args.local_dir, cache_dir=args.cache_dir, overwrite=args.overwrite
+    )
     for warning in result.warnings:
         note("pull", f"warning: {warning}")
     print(f"repo: {result.repo_id}")

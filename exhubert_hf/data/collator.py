@@ -27,8 +27,7 @@ from transformers import HubertConfig
 
 from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE
 from ..errors import InputError
-from ..modeling_exhubert import receptive_field
-from ..preprocessing import Preprocessing
+from ..preprocessing import Preprocessing, receptive_field
 
 # Samples the CNN feature encoder of every HuBERT needs for one frame (400 = 25 ms at 16 kHz).
 HUBERT_RECEPTIVE_FIELD = receptive_field(HubertConfig())

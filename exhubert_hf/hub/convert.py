@@ -27,6 +27,7 @@ from transformers import HubertConfig
 
 from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig
 from ..errors import InputError, ModelLoadError, OutputExistsError
+from ..loading import model_source
 from ..modeling_exhubert import ExHubertForSequenceClassification, default_feature_extractor
 from ..preprocessing import Preprocessing
 
@@ -215,7 +216,9 @@ def convert_official_checkpoint(
 
 def _fetch_published_files(source: str | Path, revision: str | None) -> tuple[Path, Path, dict]:
     """Local paths of the config and weights file, and the provenance to record: for a Hub id, both are
-    downloaded at the commit that `revision` resolves to, so that the record pins exactly what was read."""
+    downloaded at the commit that `revision` resolves to, so that the record pins exactly what was read. A
+    path-like `source` that does not exist is "folder not found" at once (`loading.model_source`), never a Hub id."""
+    source = model_source(source)
     folder = Path(source)
     if folder.is_dir():
         if revision is not None:

@@ -1,14 +1,16 @@
-"""The Hugging Face Hub model card (README.md) of an ExHuBERT model folder.
+"""The Hugging Face Hub model card (README.md) of an ExHuBERT (or stage-1 HuBERT) model folder.
 
-    from exhubert_hf.model_card import write_model_card
+    from exhubert_hf.hub.model_card import write_model_card
     write_model_card("exhubert-large", results="runs/large/results.json", repo_id="exhubert-hf/exhubert-large")
 
-The card is rendered from the one template, `exhubert_hf/templates/model_card.md`: YAML front matter
+The card is rendered from the one template, `exhubert_hf/hub/templates/model_card.md`: YAML front matter
 built with `huggingface_hub.ModelCardData` (library, pipeline tag, tags, license, base model, datasets,
 metrics and a `model-index` with one result per evaluated corpus: task audio-classification, the corpus,
 metrics `uar` (unweighted average recall) and `accuracy` (WA, weighted accuracy)), then the body: what
-the model is, the classes, usage with the Auto classes / the pipeline / the CLI, the architecture, the
-training summary, the evaluation table and limitations.
+the model is, the classes, usage with the Auto classes / the pipeline / the CLI (with `trust_remote_code=True`
+for an ExHuBERT, without for a stock HuBERT), the architecture, the training summary (from the run's
+`run_info.json` when there is one), the evaluation table, the run's plots as figures and limitations.
+`base_model` is only ever a Hub id: a local path never goes into a card.
 
 `results` is the training output `results.json` (a dict or a path):
     {"split": "test",
@@ -25,13 +27,42 @@ from importlib import resources
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 from ..configuration_exhubert import EXHUBERT_LABELS
+from ..fileio import write_text_atomic
+from ..modeling_exhubert import looks_like_local_path
 
 CARD_FILE = "README.md"
 TAGS = ("speech-emotion-recognition", "hubert", "exhubert", "audio-classification")
 TEMPLATE = ("templates", "model_card.md")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_SIX_CLASSES = (
+    "This model recognises emotion in speech as six classes: low or high **arousal** crossed with negative, "
+    "neutral or positive **valence**."
+)
+SUMMARIES = {
+    "exhubert": _SIX_CLASSES
+    + " It is an ExHuBERT model: a HuBERT whose transformer encoder was enlarged by *backbone block expansion* "
+    "(Amiriparian et al., \"ExHuBERT: Enhancing HuBERT Through Block Extension and Fine-Tuning on 37 Emotion "
+    "Datasets\", Interspeech 2024). Every encoder layer is followed by trainable copies of itself, each joined "
+    "through a linear gate that starts at zero, so training begins from exactly the pretrained HuBERT and the "
+    "copies learn the emotion task while the originals stay frozen. The paper's HuBERT Large is "
+    "[`facebook/hubert-large-ls960-ft`](https://huggingface.co/facebook/hubert-large-ls960-ft); this model's own "
+    "starting point is listed under Training.",
+    "hubert": _SIX_CLASSES
+    + " It is a HuBERT fine-tuned for them: stage 1 of the ExHuBERT recipe (Amiriparian et al., \"ExHuBERT: "
+    "Enhancing HuBERT Through Block Extension and Fine-Tuning on 37 Emotion Datasets\", Interspeech 2024), the "
+    "HuBERT fine-tuned round-robin over emotion corpora before block expansion.",
+}
+CODE_NOTES = {
+    "exhubert": "The model code ships with the checkpoint (`configuration_exhubert.py`, `modeling_exhubert.py`), so it "
+    "loads with `trust_remote_code=True` on plain `transformers`. Pin a commit with `revision=` when you load "
+    "remote code. With the `exhubert-hf` package installed, `trust_remote_code` is not needed.",
+    "hubert": "The model is a stock `HubertForSequenceClassification`: it loads with plain `transformers`, no remote "
+    "code.",
+}
 
 
 def load_template() -> str:
@@ -69,7 +100,7 @@ def build_card_data(
     """The card's YAML metadata. Corpora in `results` each give one model-index result with the metrics
     `uar` and `accuracy` (WA) on the results' split."""
     if base_model is None:
-        base_model = (config.get("converted_from") or {}).get("source")
+        base_model = hub_id_or_none((config.get("converted_from") or {}).get("source"))
     eval_results = None
     if results:
         split = results.get("split", "test")
@@ -100,21 +131,34 @@ def render_model_card(
     license: str = "apache-2.0",
     repo_id: str | None = None,
     training_notes: str | None = None,
+    run: dict | None = None,
+    figures=(),
+    model_name: str | None = None,
 ) -> str:
-    """The README.md text for a model folder (nothing is written)."""
+    """The README.md text for a model folder (nothing is written). `run` is the training run's `run_info.json`
+    (its Hub base model and summary), `figures` the paths of PNG plots inside the folder, shown in the card;
+    the model is named after `repo_id`, else `model_name`, else the folder."""
     folder = Path(folder)
     config = _config(folder)
     results = load_results(results)
-    model_name = repo_id.split("/")[-1] if repo_id else (folder.resolve().name or "ExHuBERT")
+    run = run or {}
+    kind = "hubert" if config.get("model_type") == "hubert" else "exhubert"
+    model_name = repo_id.split("/")[-1] if repo_id else (model_name or folder.resolve().name or "ExHuBERT")
+    if base_model is None:
+        base_model = hub_id_or_none(run.get("hub_base_model"))
     card_data = build_card_data(config, results, base_model, datasets, license, model_name)
     values = {
         "card_data": card_data.to_yaml(),
         "model_name": model_name,
+        "summary": SUMMARIES[kind],
+        "code_note": CODE_NOTES[kind],
+        "remote_code_argument": ", trust_remote_code=True" if kind == "exhubert" else "",
         "repo_id": repo_id or "REPO_ID",
         "classes_table": _classes_table(config),
         "architecture": _architecture(config),
-        "training": _training(config, card_data.base_model, training_notes),
+        "training": _training(config, card_data.base_model, training_notes, run),
         "evaluation": _evaluation(results),
+        "figures": _figures(figures),
     }
 
     def substitute(match):
@@ -136,11 +180,24 @@ def write_model_card(
     license: str = "apache-2.0",
     repo_id: str | None = None,
     training_notes: str | None = None,
+    run: dict | None = None,
+    figures=(),
+    model_name: str | None = None,
 ) -> Path:
-    """Writes (replaces) FOLDER/README.md; returns its path."""
-    path = Path(folder) / CARD_FILE
-    path.write_text(render_model_card(folder, results, base_model, datasets, license, repo_id, training_notes), encoding="utf-8")
-    return path
+    """Writes (replaces) FOLDER/README.md atomically; returns its path."""
+    text = render_model_card(folder, results, base_model, datasets, license, repo_id, training_notes, run, figures, model_name)
+    return write_text_atomic(Path(folder) / CARD_FILE, text, overwrite=True)
+
+
+def hub_id_or_none(source) -> str | None:
+    """`source` when it is a Hub id, else None: a local path (`/home/...`, `runs/stage1`) never goes into a card."""
+    if not isinstance(source, str) or looks_like_local_path(source) or Path(source).expanduser().exists():
+        return None
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return None
+    return source
 
 
 def _classes_table(config: dict) -> str:
@@ -157,13 +214,19 @@ def _classes_table(config: dict) -> str:
 def _architecture(config: dict) -> str:
     if not config:
         return "(config.json not found when this card was written)"
-    sources = config.get("num_source_layers")
-    copies = config.get("num_copies_per_layer")
     layers = config.get("num_hidden_layers")
+    if config.get("model_type") == "hubert":
+        encoder = f"- Encoder: {layers} HuBERT transformer layers (no block expansion)"
+    else:
+        copies = config.get("num_copies_per_layer")
+        encoder = (
+            f"- Encoder: {layers} transformer layers = {config.get('num_source_layers')} pretrained HuBERT layers, "
+            f"each followed by {copies} trainable cop{'y' if copies == 1 else 'ies'} (`h + gate(copy(h))`, gates "
+            "initialised to zero)"
+            + ("; the original layers carry identity-initialised gates too" if config.get("original_layer_gates") else "")
+        )
     lines = [
-        f"- Encoder: {layers} transformer layers = {sources} pretrained HuBERT layers, each followed by {copies} "
-        f"trainable cop{'y' if copies == 1 else 'ies'} (`h + gate(copy(h))`, gates initialised to zero)"
-        + ("; the original layers carry identity-initialised gates too" if config.get("original_layer_gates") else ""),
+        encoder,
         f"- Hidden size {config.get('hidden_size')}, {config.get('num_attention_heads')} attention heads, "
         f"{'pre-LN (HuBERT Large style)' if config.get('do_stable_layer_norm') else 'post-LN (HuBERT Base style)'}",
         "- Head: linear projection, mean pooling over time, linear classifier over the six classes",
@@ -172,27 +235,63 @@ def _architecture(config: dict) -> str:
     return "\n".join(lines)
 
 
-def _training(config: dict, base_model, notes: str | None) -> str:
-    frozen = []
-    if config.get("freeze_feature_encoder", True):
-        frozen.append("the convolutional feature encoder")
-    if config.get("freeze_original_layers", True):
-        frozen.append("the original HuBERT layers")
+_STAGES = {
+    "stage1": "fine-tuning round-robin over the corpora (each step one corpus's batch)",
+    "stage2": "block expansion, then fine-tuning of the copies and the head",
+    "expand-only": "block expansion of the starting model, without training",
+}
+
+
+def _training(config: dict, base_model, notes: str | None, run: dict) -> str:
     lines = []
     if base_model:
-        lines.append(f"- Starting point: `{base_model}`")
+        through = " (through a local model trained from it)" if run.get("base_model") not in (None, base_model) else ""
+        lines.append(f"- Starting point: `{base_model}`{through}")
+    elif run and run.get("base_model") is None:
+        lines.append("- Starting point: a small randomly initialised HuBERT (a test or demo run)")
     converted = config.get("converted_from")
     if converted:
         lines.append(
-            f"- Converted losslessly from `{converted.get('source')}` (revision `{converted.get('revision')}`) "
-            "into the `exhubert-hf` format"
+            f"- Converted losslessly from `{hub_id_or_none(converted.get('source')) or 'a local copy of the release'}` "
+            f"(revision `{converted.get('revision')}`) into the `exhubert-hf` format"
         )
-    lines.append(
-        "- Block expansion, then fine-tuning on speech emotion corpora mapped to the six arousal × valence "
-        "classes" + (f"; frozen: {' and '.join(frozen)}" if frozen else "")
-    )
+    if run.get("stage") in _STAGES:
+        lines.append(f"- Run: {run['stage']}, {_STAGES[run['stage']]}")
+    if run.get("corpora"):
+        lines.append(f"- Corpora: {', '.join(map(str, run['corpora']))}")
+    if run.get("exhubert_hf_version"):
+        lines.append(f"- Trained with exhubert-hf {run['exhubert_hf_version']}")
+    if config.get("model_type") == "hubert":
+        lines.append("- Fine-tuning on speech emotion corpora mapped to the six arousal × valence classes")
+    else:
+        frozen = [
+            part
+            for part, key in (("the convolutional feature encoder", "freeze_feature_encoder"), ("the original HuBERT layers", "freeze_original_layers"))
+            if config.get(key, True)
+        ]
+        lines.append(
+            "- Block expansion, then fine-tuning on speech emotion corpora mapped to the six arousal × valence "
+            "classes" + (f"; frozen: {' and '.join(frozen)}" if frozen else "")
+        )
     if notes:
         lines.append(notes.strip())
+    return "\n".join(lines)
+
+
+def _figures(figures) -> str:
+    """Markdown images for the run's plots (paths inside the model folder)."""
+    if not figures:
+        return ""
+    lines = ["", "### Plots", ""]
+    for path in figures:
+        stem = Path(path).stem
+        if stem == "validation_uar":
+            caption = "Validation UAR per corpus during training"
+        elif stem.startswith("confusion_"):
+            caption = f"Confusion matrix, {stem.removeprefix('confusion_')} (test)"
+        else:
+            caption = stem.replace("_", " ")
+        lines += [f"![{caption}]({Path(path).as_posix()})", ""]
     return "\n".join(lines)
 
 
@@ -219,4 +318,13 @@ def _number(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else ""
 
 
-__all__ = ["CARD_FILE", "TAGS", "build_card_data", "load_results", "load_template", "render_model_card", "write_model_card"]
+__all__ = [
+    "CARD_FILE",
+    "TAGS",
+    "build_card_data",
+    "hub_id_or_none",
+    "load_results",
+    "load_template",
+    "render_model_card",
+    "write_model_card",
+]

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..configuration_exhubert import SAMPLING_RATE
 from ..errors import OutputExistsError
-from ..modeling_exhubert import receptive_field
+from ..preprocessing import receptive_field
 
 ONNX_OPSET = 18
 

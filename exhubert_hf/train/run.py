@@ -27,6 +27,7 @@ from ..testing import tiny_hubert_config
 from .arguments import ConfigError, DataArguments, ModelArguments, launched_distributed
 from .evaluation import corpus_metrics, write_results
 from .plots import plot_confusion_matrix, plot_uar_curves
+from .run_info import write_run_info
 from .trainer import RoundRobinTrainer
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,8 @@ def run_finetuning(model_args: ModelArguments, data_args: DataArguments, trainin
     is_main = training_args.process_index == 0
     set_seed(training_args.seed)
     model, feature_extractor = build_model(model_args, seed=training_args.seed)
+    if is_main:
+        write_run_info(output_dir, model_args, data_args, training_args)  # what the run started from, for `exhubert push`
     if model_args.stage == "expand-only":
         if is_main:
             model.save_pretrained(output_dir)

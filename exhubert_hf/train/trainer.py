@@ -54,7 +54,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy, seed
 from ..data.collator import HUBERT_RECEPTIVE_FIELD, AudioCollator
 from ..data.sampler import RoundRobinBatchSampler
 from ..errors import UsageError
-from ..modeling_exhubert import default_feature_extractor, receptive_field
+from ..modeling_exhubert import default_feature_extractor
+from ..preprocessing import receptive_field
 from . import debug
 from .checkpoints import (
     SAMPLER_STATE,
