@@ -34,6 +34,13 @@ def staging_path(target: Path, kind: str = "") -> Path:
     return target.parent / f"{STAGING_PREFIX}{kind}{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def file_lock(path, timeout: float = -1) -> FileLock:
+    """A `filelock.FileLock` on `path`, whose file is created here first: a folder where it cannot be created
+    raises OSError at once (filelock would retry until its timeout, forever by default)."""
+    Path(path).touch()
+    return FileLock(str(path), timeout=timeout)
+
+
 @contextmanager
 def owned_staging(target: Path, kind: str = ""):
     """`with owned_staging(target) as folder:` a new empty temporary folder beside `target` whose lock file this
@@ -42,8 +49,8 @@ def owned_staging(target: Path, kind: str = ""):
     where nothing can be written raises OSError naming `target`."""
     staging = staging_path(Path(target), kind)
     lock_path = Path(f"{staging}{LOCK_SUFFIX}")
-    lock = FileLock(str(lock_path))
     try:
+        lock = file_lock(lock_path)
         lock.acquire()
         try:
             staging.mkdir()
@@ -77,10 +84,12 @@ def remove_abandoned(folder, target_name: str | None = None) -> list[Path]:
         match = _STAGING_NAME.match(staging.name)
         if match is None or (target_name is not None and match["target"] != target_name):
             continue
-        lock = FileLock(str(lock_path), timeout=0)
         try:
+            lock = file_lock(lock_path, timeout=0)
             lock.acquire()
         except Timeout:  # its owner is alive
+            continue
+        except OSError:  # not ours to delete (a read-only folder, say)
             continue
         try:
             if staging.is_dir() and not staging.is_symlink():
@@ -196,6 +205,7 @@ __all__ = [
     "atomic_file",
     "check_writable",
     "fsync_dir",
+    "file_lock",
     "fsync_tree",
     "owned_staging",
     "publish_folder",

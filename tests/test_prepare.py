@@ -443,3 +443,54 @@ def test_the_bad_input_matrix_keeps_every_good_file_and_reports_every_bad_one(tm
         assert row["duration"] == pytest.approx(durations[name], abs=1e-3), name
         assert abs(len(row["audio"]) - durations[name] * 16000) <= 2, name
         assert np.isfinite(row["audio"]).all()
+
+
+def test_int16_storage_round_trips_16_bit_sources_exactly(tmp_path):
+    """16-bit WAV -> prepared as int16 -> AudioCollator gives exactly what the float32 path gives (prepared as
+    float32, or read_audio directly) for 16 kHz mono 16-bit sources; resampled or down-mixed sources are rounded
+    to 16 bits (at most half a step); the stored audio takes half the bytes."""
+    import soundfile
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from exhubert_hf.data.audio import read_audio
+    from exhubert_hf.data.collator import AudioCollator
+
+    if not (EMODB / "wav").is_dir():
+        pytest.skip("EMO-DB not found")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    exact = [shutil.copy(source, clips / source.name) for source in sorted((EMODB / "wav").glob("03a0*.wav"))[:3]]
+    extremes = np.concatenate([[-32768, 32767, 0, 1, -1], np.random.default_rng(0).integers(-32768, 32768, 8000)])
+    soundfile.write(clips / "extremes.wav", extremes.astype(np.int16), 16000, subtype="PCM_16")
+    exact.append(clips / "extremes.wav")
+    stereo = np.random.default_rng(1).uniform(-0.9, 0.9, (22050, 2))
+    soundfile.write(clips / "stereo 44k.wav", stereo, 44100, subtype="PCM_16")
+    names = [Path(path).name for path in exact] + ["stereo 44k.wav"]
+    (tmp_path / "m.csv").write_text("path,label,split\n" + "".join(f"clips/{name},neutral,train\n" for name in names))
+    corpora = {"manifest:mine": tmp_path / "m.csv"}
+    stored = {
+        dtype: prepare_corpora(corpora, cache_dir=tmp_path / "cache", audio_dtype=dtype, show_progress=False)
+        for dtype in ("int16", "float32")
+    }
+    rows = {dtype: {Path(row["path"]).name: row for row in result.dataset["train"]} for dtype, result in stored.items()}
+    assert stored["int16"].dataset["train"].features["audio"].feature.dtype == "int16"
+    assert stored["float32"].dataset["train"].features["audio"].feature.dtype == "float32"
+    assert rows["int16"]["extremes.wav"]["audio"].dtype == np.int16
+    np.testing.assert_array_equal(rows["int16"]["extremes.wav"]["audio"], extremes)
+
+    extractor = Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True)  # the scale reaches the model
+    collate = AudioCollator(extractor)
+    for path in exact:
+        name = Path(path).name
+        direct = collate([{"audio": read_audio(path), "label": 0}])["input_values"]
+        assert torch.equal(collate([rows["int16"][name]])["input_values"], direct), name
+        assert torch.equal(collate([rows["float32"][name]])["input_values"], direct), name
+    rounded = collate([rows["int16"]["stereo 44k.wav"]])["input_values"]
+    full = collate([rows["float32"]["stereo 44k.wav"]])["input_values"]
+    assert 0 < (rounded - full).abs().max() <= 0.5 / 32768 + 1e-9
+
+    def audio_bytes(result):
+        return sum(path.stat().st_size for path in (result.entries["mine"] / "data").iterdir())
+
+    assert 0.45 < audio_bytes(stored["int16"]) / audio_bytes(stored["float32"]) < 0.55

@@ -115,7 +115,7 @@ def _check_file(path) -> None:
             raise AudioReadError(path, f"broken symbolic link (its target {os.readlink(path)} does not exist)")
         raise AudioReadError(path, "no such file")
     if not path.is_file():
-        raise AudioReadError(path, "a folder, not a file" if path.is_dir() else "not a file")
+        raise AudioReadError(path, "not a file")
     if path.stat().st_size == 0:
         raise AudioReadError(path, "empty file (0 bytes)")
 
@@ -150,17 +150,17 @@ def _decode_with_librosa(path, offset: float, duration: float | None) -> tuple[n
     return np.atleast_2d(signal), int(native_rate)
 
 
-def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True) -> list[Path]:
+def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True, include_non_files: bool = False) -> list[Path]:
     """Audio files in `folder` (and its subfolders if `recursive`), sorted, by suffix (case-insensitive).
 
-    Every entry with an audio suffix is listed, also one that is no file: a broken symbolic link, or a folder
-    named like `x.wav`. Reading it raises `AudioReadError` with the reason, so batch jobs report it as skipped
-    instead of silently leaving it out."""
+    `include_non_files` also lists entries with an audio suffix that are no file: broken symbolic links, folders
+    named like `x.wav`. Reading one raises `AudioReadError` with the reason, so a batch job that lists them
+    reports them as skipped instead of leaving them out unseen."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
     candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(path for path in candidates if path.suffix.lower() in suffixes)
+    return sorted(path for path in candidates if path.suffix.lower() in suffixes and (include_non_files or path.is_file()))
 
 
 __all__ = ["AUDIO_SUFFIXES", "MIN_SAMPLING_RATE", "SAMPLING_RATE", "AudioInfo", "AudioReadError", "audio_info", "find_audio_files", "read_audio"]

@@ -20,9 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, NamedSplit, concatenate_datasets
-from filelock import FileLock
 
-from ..fileio import publish_folder
+from ..fileio import file_lock, publish_folder
 from .labels import MANIFEST_SECTION, load_label_mapping
 from .plan import PreparedRecords
 from .schema import SPLITS
@@ -96,7 +95,7 @@ def entry_lock(entry: Path):
     """Held while an entry is checked, published or opened (a lock file in `cache_dir/.locks/`)."""
     folder = entry.parent / LOCK_FOLDER
     folder.mkdir(exist_ok=True)
-    with FileLock(str(folder / f"{entry.name}.lock")):
+    with file_lock(folder / f"{entry.name}.lock"):
         yield
 
 

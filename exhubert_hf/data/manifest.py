@@ -41,7 +41,7 @@ def read_manifest(manifest) -> CorpusScan:
             columns = set(reader.fieldnames or ())
             if not columns & set(PATH_COLUMNS) or "label" not in columns:
                 raise ManifestError(
-                    f"{manifest}: needs a 'label' column and a 'path' (or 'file_name') column; found {reader.fieldnames}"
+                    f"{manifest}: missing column(s): needs 'label' and 'path' (or 'file_name'); found {reader.fieldnames}"
                 )
             if set(PATH_COLUMNS) <= columns:
                 raise ManifestError(f"{manifest}: has both 'path' and 'file_name' columns; keep one")

@@ -239,7 +239,7 @@ def check_output(output, roots: Iterable[tuple], paths: Iterable[str], cache_roo
     if target == cache_root or target in cache_root.parents or cache_root in target.parents:
         refuse("the prepare cache", cache_root)
     prefixes = tuple({str(target) + os.sep, os.path.abspath(Path(output).expanduser()) + os.sep})
-    inside = next((path for path in paths if os.path.abspath(path).startswith(prefixes)), None)
+    inside = next((path for path in map(os.path.abspath, paths) if path.startswith(prefixes)), None)
     if inside is not None:
         raise UsageError(f"--output {output} contains {inside}, a file of the corpora; write the prepared dataset elsewhere")
 
