@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from datasets.arrow_writer import ArrowWriter
 from tqdm.auto import tqdm
 
 from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE
@@ -85,28 +84,30 @@ def decode_shards(jobs: list[ShardJob], num_proc: int, show_progress: bool) -> l
 
 
 def write_shard(job: ShardJob, report=None) -> ShardResult:
-    """Decode the shard's clips and write them to `job.path`; `report(1)` after each file."""
+    """Decode the shard's clips and write them to `job.path`; `report(n)` every `WRITE_BATCH` files and at the end
+    with the number of files done since the last report."""
     features = prepared_features(job.audio_dtype)
-    result, batch, samples = ShardResult(), [], 0
-    with ArrowWriter(features=features, path=str(job.path)) as writer:
+    result, batch, samples, done = ShardResult(), [], 0, 0
+    # the Arrow stream format datasets reads (`Dataset.from_file`); the schema carries the features as metadata
+    with pa.OSFile(str(job.path), "wb") as sink, pa.ipc.new_stream(sink, features.arrow_schema) as writer:
         for index, record in enumerate(job.records):
             audio, reason = _decode(record.path, job.max_seconds)
-            if report is not None:
-                report(1)
+            done += 1
             if audio is None:
                 result.skipped.append(SkippedFile(record.path, reason))
-                continue
-            stored, clipped = encode_audio(audio, job.audio_dtype)
-            result.clipped += clipped > 0
-            result.kept.append((index, len(audio) / SAMPLING_RATE))
-            batch.append((record, stored))
-            samples += len(stored)
-            if len(batch) >= WRITE_BATCH or samples >= WRITE_BATCH_SAMPLES:
+            else:
+                stored, clipped = encode_audio(audio, job.audio_dtype)
+                result.clipped += clipped > 0
+                result.kept.append((index, len(audio) / SAMPLING_RATE))
+                batch.append((record, stored))
+                samples += len(stored)
+            last = index == len(job.records) - 1
+            if batch and (len(batch) >= WRITE_BATCH or samples >= WRITE_BATCH_SAMPLES or last):
                 writer.write_table(_table(batch, features))
                 batch, samples = [], 0
-        if batch:
-            writer.write_table(_table(batch, features))
-        writer.finalize()
+            if report is not None and (done >= WRITE_BATCH or last):
+                report(done)
+                done = 0
     return result
 
 
