@@ -7,8 +7,8 @@ folder is first renamed aside and deleted only after the new one is in place.
 A process killed half-way leaves its temporary folder behind. Each one made by `owned_staging` (and each folder
 that `publish_folder` renames aside) carries a lock file, `<folder>.lock`, that its process holds while it runs
 (`filelock`: an flock, which the kernel, or the NFS lock service, releases when the process dies, in any PID
-namespace and on any host sharing the folder). `remove_abandoned` deletes exactly the folders whose lock it can take,
-so it never judges another process by its id, which means nothing in another container or on another host.
+namespace and on any host sharing the folder). `remove_abandoned` deletes exactly the folders whose lock it can
+take, so it never judges another process by its id, which means nothing in another container or on another host.
 """
 
 import os

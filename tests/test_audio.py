@@ -91,7 +91,9 @@ def write_at(path, sampling_rate, seconds):
         (44100, 3.0, 1.5, 0.0, 2.0, "lasts 2.0 s, longer than the limit of 1.5 s"),
     ],
 )
-def test_headers_cannot_make_a_small_file_decode_into_hours(tmp_path, sampling_rate, seconds, max_seconds, offset, duration, problem):
+def test_headers_cannot_make_a_small_file_decode_into_hours(
+    tmp_path, sampling_rate, seconds, max_seconds, offset, duration, problem
+):
     path = write_at(tmp_path / "clip.wav", sampling_rate, seconds)
     read = lambda: read_audio(path, max_seconds=max_seconds, offset=offset, duration=duration)  # noqa: E731
     if problem is None:

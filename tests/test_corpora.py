@@ -368,7 +368,11 @@ def test_manifest_names_files_by_path_or_file_name(tmp_path, name, text):
     [
         ("m.csv", "path,file_name,label\na.wav,a.wav,happy\n", "both 'path' and 'file_name'"),
         ("m.csv", "name,label\na.wav,happy\n", "missing column(s): needs 'label' and 'path' (or 'file_name')"),
-        ("m.jsonl", '{"path": "a.wav", "file_name": "b.wav", "label": "happy"}\n', "m.jsonl:1: 'path' and 'file_name' name different files"),
+        (
+            "m.jsonl",
+            '{"path": "a.wav", "file_name": "b.wav", "label": "happy"}\n',
+            "m.jsonl:1: 'path' and 'file_name' name different files",
+        ),
         ("m.jsonl", '{"file_name": "", "label": "happy"}\n', "m.jsonl:1: needs a non-empty"),
     ],
 )

@@ -87,8 +87,12 @@ def test_an_output_that_would_destroy_input_is_refused_before_decoding(
 # --- leftovers of killed runs and runs in other containers -------------------------------------------
 def held_lock(path: Path) -> subprocess.Popen:
     """Another process holding the lock file `path` (as a live prepare in another container would)."""
-    code = "import sys; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); sys.stdin.read()"
-    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    command = [sys.executable, "-c", code, str(path)]
+    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     return holder
 
@@ -146,7 +150,8 @@ def test_two_rebuilds_of_one_entry_at_the_same_moment(corpus, tmp_path, monkeypa
 
         def rebuild():
             try:
-                results.append(prepare_corpora({"emodb": corpus}, cache_dir=tmp_path / "cache", rebuild=True, show_progress=False))
+                result = prepare_corpora({"emodb": corpus}, cache_dir=tmp_path / "cache", rebuild=True, show_progress=False)
+                results.append(result)
             except Exception as error:  # noqa: BLE001 - reported by the assertion below
                 errors.append(error)
 
@@ -214,8 +219,14 @@ def garbage(folder: Path, names) -> None:
     "make, problem",
     [
         (lambda root: None, "emodb: no audio files found in {root}"),
-        (lambda root: garbage(root / "wav", ["notes.wav", "x.wav"]), "emodb: all 2 file(s) in {root} were skipped (e.g. {root}/wav/notes.wav: file name does not follow"),
-        (lambda root: garbage(root / "wav", ["03a01Fa.wav", "08a01Wa.wav"]), "emodb: none of its 2 file(s) could be decoded (e.g. {root}/wav/03a01Fa.wav: not a readable audio file"),
+        (
+            lambda root: garbage(root / "wav", ["notes.wav", "x.wav"]),
+            "emodb: all 2 file(s) in {root} were skipped (e.g. {root}/wav/notes.wav: file name does not follow",
+        ),
+        (
+            lambda root: garbage(root / "wav", ["03a01Fa.wav", "08a01Wa.wav"]),
+            "emodb: none of its 2 file(s) could be decoded (e.g. {root}/wav/03a01Fa.wav: not a readable audio file",
+        ),
     ],
     ids=["no files", "no file named as the corpus names them", "no file decodes"],
 )
@@ -225,7 +236,8 @@ def test_a_corpus_without_a_usable_clip_writes_nothing(corpus, tmp_path, monkeyp
     make(bad)
     cache, output = tmp_path / "cache", tmp_path / "out"
     for argv in ([f"emodb={bad}"], [f"emodb={bad}", f"manifest:good={corpus / 'm.csv'}"]):
-        (corpus / "m.csv").write_text("path,label\n" + "".join(f"wav/{p.name},angry\n" for p in sorted((corpus / "wav").iterdir())))
+        listed = "".join(f"wav/{p.name},angry\n" for p in sorted((corpus / "wav").iterdir()))
+        (corpus / "m.csv").write_text("path,label\n" + listed)
         status = run_cli(monkeypatch, "prepare", *argv, "--cache-dir", cache, "--output", output, "--no-progress")
         assert status == 2
         assert problem.format(root=bad.resolve()) in one_line_error(capsys.readouterr().err)
@@ -234,7 +246,9 @@ def test_a_corpus_without_a_usable_clip_writes_nothing(corpus, tmp_path, monkeyp
 
 
 # --- files skipped with the reason ------------------------------------------------------------------------
-def test_broken_links_folders_hostile_headers_and_overlong_files_are_skipped_with_the_reason(corpus, tmp_path, monkeypatch, capsys):
+def test_broken_links_folders_hostile_headers_and_overlong_files_are_skipped_with_the_reason(
+    corpus, tmp_path, monkeypatch, capsys
+):
     wav = corpus / "wav"
     (wav / "11a01Wa.wav").symlink_to(tmp_path / "gone.wav")
     (wav / "12a01Wa.wav").mkdir()

@@ -48,8 +48,8 @@ def _run(args) -> int:
     from ..data.prepare import prepare_corpora
 
     result = prepare_corpora(
-        parse_corpus_entries(args.corpora), args.cache_dir, args.seed, args.rebuild, not args.no_progress, args.num_proc,
-        args.audio_dtype, args.max_seconds, output=args.output, overwrite=args.overwrite,
+        parse_corpus_entries(args.corpora), args.cache_dir, args.seed, args.rebuild, not args.no_progress,
+        args.num_proc, args.audio_dtype, args.max_seconds, output=args.output, overwrite=args.overwrite,
     )  # fmt: skip
     print(result.summary())
     print()

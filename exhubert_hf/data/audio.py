@@ -69,7 +69,11 @@ def audio_info(path) -> AudioInfo:
 
 
 def read_audio(
-    path, sampling_rate: int = SAMPLING_RATE, offset: float = 0.0, duration: float | None = None, max_seconds: float | None = None
+    path,
+    sampling_rate: int = SAMPLING_RATE,
+    offset: float = 0.0,
+    duration: float | None = None,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """The file's samples as a 1-d float32 array at `sampling_rate`, channels averaged to mono.
 
@@ -130,14 +134,16 @@ def _check_length(path, seconds: float, max_seconds: float | None) -> None:
         raise AudioReadError(path, f"lasts {seconds:.1f} s, longer than the limit of {max_seconds:g} s (max_seconds)")
 
 
-def _decode_with_soundfile(path, offset: float, duration: float | None, max_seconds: float | None) -> tuple[np.ndarray, int]:
+def _decode_with_soundfile(path, offset: float, duration: float | None, max_seconds: float | None):
     with soundfile.SoundFile(str(path)) as audio:
         native_rate = audio.samplerate
         _check_sampling_rate(path, native_rate)
         start = min(int(round(offset * native_rate)), audio.frames)
         if start:
             audio.seek(start)
-        frames = audio.frames - start if duration is None else min(int(round(duration * native_rate)), audio.frames - start)
+        frames = audio.frames - start
+        if duration is not None:
+            frames = min(int(round(duration * native_rate)), frames)
         _check_length(path, frames / native_rate, max_seconds)
         signal = audio.read(-1 if duration is None else frames, dtype="float32", always_2d=True)
     return signal.T, native_rate
@@ -150,7 +156,7 @@ def _decode_with_librosa(path, offset: float, duration: float | None) -> tuple[n
     return np.atleast_2d(signal), int(native_rate)
 
 
-def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True, include_non_files: bool = False) -> list[Path]:
+def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True, include_non_files: bool = False):
     """Audio files in `folder` (and its subfolders if `recursive`), sorted, by suffix (case-insensitive).
 
     `include_non_files` also lists entries with an audio suffix that are no file: broken symbolic links, folders
@@ -160,7 +166,17 @@ def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True, in
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
     candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(path for path in candidates if path.suffix.lower() in suffixes and (include_non_files or path.is_file()))
+    listed = (path for path in candidates if path.suffix.lower() in suffixes)
+    return sorted(path for path in listed if include_non_files or path.is_file())
 
 
-__all__ = ["AUDIO_SUFFIXES", "MIN_SAMPLING_RATE", "SAMPLING_RATE", "AudioInfo", "AudioReadError", "audio_info", "find_audio_files", "read_audio"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "MIN_SAMPLING_RATE",
+    "SAMPLING_RATE",
+    "AudioInfo",
+    "AudioReadError",
+    "audio_info",
+    "find_audio_files",
+    "read_audio",
+]

@@ -203,7 +203,7 @@ def write_entry_files(folder: Path, plan: PreparedRecords, key: str, settings: P
         "summary": {
             "adapter": spec.adapter,
             "root": str(spec.root),
-            "splits": {split: {"clips": stats[split]["clips"], "hours": stats[split]["seconds"] / 3600} for split in SPLITS},
+            "splits": {s: {"clips": stats[s]["clips"], "hours": stats[s]["seconds"] / 3600} for s in SPLITS},
             "speakers": len({r.speaker for r in kept if r.speaker}),
             "split_sources": sorted({r.split_source for r in kept}),
             "original_labels": dict(sorted(Counter(r.original_label for r in kept).items())),
@@ -220,4 +220,13 @@ def write_entry_files(folder: Path, plan: PreparedRecords, key: str, settings: P
     return info
 
 
-__all__ = ["SHARD_CLIPS", "WRITE_BATCH", "ShardJob", "ShardResult", "decode_shards", "shard_jobs", "write_entry_files", "write_shard"]
+__all__ = [
+    "SHARD_CLIPS",
+    "WRITE_BATCH",
+    "ShardJob",
+    "ShardResult",
+    "decode_shards",
+    "shard_jobs",
+    "write_entry_files",
+    "write_shard",
+]

@@ -115,7 +115,8 @@ def load_entry(entry: Path, info: dict) -> DatasetDict:
     """The entry's splits, memory-mapped from its Arrow files (nothing is read into memory)."""
     splits = {}
     for split in SPLITS:
-        parts = [Dataset.from_file(str(entry / DATA_FOLDER / name), split=NamedSplit(split)) for name in info["shards"][split]]
+        files = [str(entry / DATA_FOLDER / name) for name in info["shards"][split]]
+        parts = [Dataset.from_file(file, split=NamedSplit(split)) for file in files]
         splits[split] = parts[0] if len(parts) == 1 else concatenate_datasets(parts, split=NamedSplit(split))
     return DatasetDict(splits)
 

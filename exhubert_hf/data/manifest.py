@@ -41,7 +41,8 @@ def read_manifest(manifest) -> CorpusScan:
             columns = set(reader.fieldnames or ())
             if not columns & set(PATH_COLUMNS) or "label" not in columns:
                 raise ManifestError(
-                    f"{manifest}: missing column(s): needs 'label' and 'path' (or 'file_name'); found {reader.fieldnames}"
+                    f"{manifest}: missing column(s): needs 'label' and 'path' (or 'file_name'); "
+                    f"found {reader.fieldnames}"
                 )
             if set(PATH_COLUMNS) <= columns:
                 raise ManifestError(f"{manifest}: has both 'path' and 'file_name' columns; keep one")
@@ -83,7 +84,8 @@ def read_manifest(manifest) -> CorpusScan:
                 f"labels ({first.original_label!r}, {record.original_label!r})"
             )
         else:
-            result.skipped.append(SkippedFile(record.path, f"listed again in {manifest}:{number} (row {first_number} is kept)"))
+            reason = f"listed again in {manifest}:{number} (row {first_number} is kept)"
+            result.skipped.append(SkippedFile(record.path, reason))
     if problems:
         raise ManifestError("\n".join([f"{len(problems)} bad row(s) in {manifest}:"] + problems))
     result.records.sort(key=lambda record: record.path)

@@ -174,9 +174,13 @@ def _check_not_empty(plan: PreparedRecords) -> None:
         where = f"manifest {spec.root}" if spec.adapter == "manifest" else spec.root
         if part.skipped:
             example = part.skipped[0]
-            problems.append(f"{spec.name}: all {len(part.skipped)} file(s) in {where} were skipped (e.g. {example.path}: {example.reason})")
+            problems.append(
+                f"{spec.name}: all {len(part.skipped)} file(s) in {where} were skipped "
+                f"(e.g. {example.path}: {example.reason})"
+            )
         elif part.unlabeled:
-            problems.append(f"{spec.name}: all {len(part.unlabeled)} clip(s) in {where} carry labels mapped to no emotion")
+            count = len(part.unlabeled)
+            problems.append(f"{spec.name}: all {count} clip(s) in {where} carry labels mapped to no emotion")
         else:
             problems.append(f"{spec.name}: no audio files found in {where}")
     if problems:

@@ -96,19 +96,22 @@ class PreparedCorpora:
         """Write the dataset, prepare_info.json and splits.csv into the existing empty `folder`."""
         with datasets_progress_bars_off():
             total = sum(len(split) for split in self.dataset.values())
-            with tqdm(total=total, desc="exhubert prepare: writing the output", unit="clip", disable=not show_progress) as bar:
+            bar = tqdm(total=total, desc="exhubert prepare: writing the output", unit="clip", disable=not show_progress)
+            with bar:
                 # DatasetDict.save_to_disk's layout, one split at a time for one progress bar
                 for split in SPLITS:
                     part = self.dataset[split]
                     part.save_to_disk(str(folder / split), num_shards=1 if len(part) == 0 else None)
                     bar.update(len(part))
             (folder / datasets.config.DATASETDICT_JSON_FILENAME).write_text(json.dumps({"splits": list(SPLITS)}))
-            (folder / INFO_FILE).write_text(json.dumps(self.info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            info = json.dumps(self.info, indent=1, ensure_ascii=False) + "\n"
+            (folder / INFO_FILE).write_text(info, encoding="utf-8")
             (folder / SPLITS_FILE).write_text(self._splits_csv(), encoding="utf-8", newline="")
             load_from_disk(str(folder))  # never publish an output that does not load
 
     def _splits_csv(self) -> str:
-        texts = [(entry / SPLITS_FILE).read_text(encoding="utf-8").splitlines(keepends=True) for _, entry in sorted(self.entries.items())]
+        entries = [entry for _, entry in sorted(self.entries.items())]
+        texts = [(entry / SPLITS_FILE).read_text(encoding="utf-8").splitlines(keepends=True) for entry in entries]
         return "".join(texts[0][:1] + [line for lines in texts for line in lines[1:]])
 
 
@@ -177,7 +180,9 @@ def _prepare(plan: PreparedRecords, cache_root: Path, settings, rebuild, show_pr
     for split in SPLITS:
         pieces = [loaded[name][split] for name in entries]
         joined = pieces[0] if len(pieces) == 1 else concatenate_datasets(pieces, split=NamedSplit(split))
-        splits[split] = joined.with_format("numpy", columns=["audio"], output_all_columns=True, dtype=settings.audio_dtype)
+        splits[split] = joined.with_format(
+            "numpy", columns=["audio"], output_all_columns=True, dtype=settings.audio_dtype
+        )
     from .. import __version__
 
     skipped = sorted(SkippedFile(*item) for info in infos.values() for item in info["skipped"])
@@ -204,13 +209,15 @@ def _build(names, parts, entries, settings, rebuild, show_progress, num_proc) ->
         unusable = []
         for name in names:
             corpus_results = [next(results) for _ in jobs[name]]
-            info = write_entry_files(stagings[name], parts[name], entries[name].name, settings, jobs[name], corpus_results)
+            staging, key = stagings[name], entries[name].name
+            info = write_entry_files(staging, parts[name], key, settings, jobs[name], corpus_results)
             if not any(result.kept for result in corpus_results):
                 failed = [item for result in corpus_results for item in result.skipped]
-                unusable.append(f"{name}: none of its {len(failed)} file(s) could be decoded (e.g. {failed[0].path}: {failed[0].reason})")
+                example = f"{failed[0].path}: {failed[0].reason}"
+                unusable.append(f"{name}: none of its {len(failed)} file(s) could be decoded (e.g. {example})")
                 continue
-            load_entry(stagings[name], info)  # never publish an entry that does not load
-            publish_entry(stagings[name], entries[name], replace=rebuild)
+            load_entry(staging, info)  # never publish an entry that does not load
+            publish_entry(staging, entries[name], replace=rebuild)
     if unusable:
         raise EmptyCorpusError("; ".join(unusable))
 
@@ -222,7 +229,9 @@ def check_output(output, roots: Iterable[tuple], paths: Iterable[str], cache_roo
     target = Path(os.path.realpath(Path(output).expanduser()))
     here = Path(os.path.realpath(os.getcwd()))
     if target == here or target in here.parents:
-        raise UsageError(f"--output {output} is the current folder or a folder above it; give a new folder for the dataset")
+        raise UsageError(
+            f"--output {output} is the current folder or a folder above it; give a new folder for the dataset"
+        )
 
     def refuse(what: str, path) -> None:
         path = Path(os.path.realpath(path))
@@ -241,7 +250,9 @@ def check_output(output, roots: Iterable[tuple], paths: Iterable[str], cache_roo
     prefixes = tuple({str(target) + os.sep, os.path.abspath(Path(output).expanduser()) + os.sep})
     inside = next((path for path in map(os.path.abspath, paths) if path.startswith(prefixes)), None)
     if inside is not None:
-        raise UsageError(f"--output {output} contains {inside}, a file of the corpora; write the prepared dataset elsewhere")
+        raise UsageError(
+            f"--output {output} contains {inside}, a file of the corpora; write the prepared dataset elsewhere"
+        )
 
 
 @contextmanager
@@ -276,4 +287,11 @@ def format_summary(info: dict) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows[:-1]), line(["-" * w for w in widths]), line(rows[-1])])
 
 
-__all__ = ["DEFAULT_MAX_SECONDS", "MAX_SECONDS_LIMIT", "PreparedCorpora", "check_output", "format_summary", "prepare_corpora"]
+__all__ = [
+    "DEFAULT_MAX_SECONDS",
+    "MAX_SECONDS_LIMIT",
+    "PreparedCorpora",
+    "check_output",
+    "format_summary",
+    "prepare_corpora",
+]
