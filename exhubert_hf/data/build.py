@@ -153,18 +153,18 @@ def _decode_in_workers(jobs: list[ShardJob], num_proc: int, progress) -> list[Sh
     progress_queue = context.Queue()
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].records))  # largest first: balanced workers
 
-    def drain(timeout: float) -> None:
+    def drain() -> None:
         try:
             while True:
-                progress.update(progress_queue.get(timeout=timeout))
-                timeout = 0
+                progress.update(progress_queue.get_nowait())
         except queue.Empty:
             pass
 
     with context.Pool(min(num_proc, len(jobs)), initializer=_start_worker, initargs=(progress_queue,)) as pool:
         pending = pool.map_async(_write_shard_in_worker, [jobs[i] for i in order], chunksize=1)
         while not pending.ready():
-            drain(0.1)
+            pending.wait(0.05)
+            drain()
         finished = pending.get()  # raises a worker's exception (a full disk, ...) here
     results: list[ShardResult] = [ShardResult()] * len(jobs)
     for index, result in zip(order, finished):

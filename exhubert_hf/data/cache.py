@@ -19,12 +19,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pyarrow as pa
 from datasets import Dataset, DatasetDict, NamedSplit, concatenate_datasets
 
 from ..fileio import file_lock, publish_folder
 from .labels import MANIFEST_SECTION, load_label_mapping
 from .plan import PreparedRecords
-from .schema import SPLITS
+from .schema import SPLITS, prepared_features
 
 PREPARE_FORMAT_VERSION = 2
 INFO_FILE = "prepare_info.json"
@@ -121,6 +122,22 @@ def load_entry(entry: Path, info: dict) -> DatasetDict:
     return DatasetDict(splits)
 
 
+def check_entry(entry: Path, info: dict) -> None:
+    """Raise OSError unless every shard of the entry reads back with the prepared schema and, together, the rows
+    `info` counts (read through a memory map: headers only, no audio)."""
+    schema = prepared_features(info["audio_dtype"]).arrow_schema
+    for split in SPLITS:
+        rows = 0
+        for name in info["shards"][split]:
+            with pa.memory_map(str(entry / DATA_FOLDER / name)) as source:
+                reader = pa.ipc.open_stream(source)
+                if not reader.schema.equals(schema, check_metadata=True):
+                    raise OSError(f"{entry / DATA_FOLDER / name} was written with another schema")
+                rows += sum(batch.num_rows for batch in reader)
+        if rows != info["summary"]["splits"][split]["clips"]:
+            raise OSError(f"{entry}: {split} reads back {rows} rows, {info['summary']['splits'][split]['clips']} were written")
+
+
 def publish_entry(staging: Path, entry: Path, replace: bool) -> bool:
     """Rename the built `staging` to `entry` under the entry's lock. An entry another process completed meanwhile
     is kept unless `replace`; returns whether `staging` was published."""
@@ -138,6 +155,7 @@ __all__ = [
     "SPLITS_FILE",
     "PrepareSettings",
     "cache_key",
+    "check_entry",
     "default_cache_dir",
     "entry_lock",
     "load_entry",

@@ -35,6 +35,7 @@ from .cache import (
     SPLITS_FILE,
     PrepareSettings,
     cache_key,
+    check_entry,
     default_cache_dir,
     entry_lock,
     load_entry,
@@ -216,7 +217,7 @@ def _build(names, parts, entries, settings, rebuild, show_progress, num_proc) ->
                 example = f"{failed[0].path}: {failed[0].reason}"
                 unusable.append(f"{name}: none of its {len(failed)} file(s) could be decoded (e.g. {example})")
                 continue
-            load_entry(staging, info)  # never publish an entry that does not load
+            check_entry(staging, info)  # never publish an entry that does not read back
             publish_entry(staging, entries[name], replace=rebuild)
     if unusable:
         raise EmptyCorpusError("; ".join(unusable))
