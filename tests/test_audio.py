@@ -63,9 +63,49 @@ def test_find_audio_files_is_recursive_sorted_and_case_insensitive(tmp_path):
     for name in ("b/2.WAV", "a/1.flac", "a/notes.txt", "c.ogg"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    (tmp_path / "folder.wav").mkdir()
     assert [path.relative_to(tmp_path).as_posix() for path in find_audio_files(tmp_path)] == ["a/1.flac", "b/2.WAV", "c.ogg"]
+    listed = find_audio_files(tmp_path, include_non_files=True)
+    assert [path.relative_to(tmp_path).as_posix() for path in listed] == ["a/1.flac", "b/2.WAV", "c.ogg", "dangling.wav", "folder.wav"]
+    with pytest.raises(AudioReadError, match="broken symbolic link .*gone.wav"):
+        read_audio(tmp_path / "dangling.wav")
     with pytest.raises(NotADirectoryError):
         find_audio_files(tmp_path / "c.ogg")
+
+
+def write_at(path, sampling_rate, seconds):
+    soundfile.write(path, np.zeros(max(1, int(sampling_rate * seconds)), dtype=np.int16), sampling_rate, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize(
+    "sampling_rate, seconds, max_seconds, offset, duration, problem",
+    [
+        (1, 10000, None, 0.0, None, "sampling rate 1 Hz is below 1000 Hz"),  # 20 KB that would decode to 2.8 hours
+        (999, 1.0, None, 0.0, None, "sampling rate 999 Hz is below 1000 Hz"),
+        (1000, 1.0, None, 0.0, None, None),
+        (16000, 3.0, 2.0, 0.0, None, "lasts 3.0 s, longer than the limit of 2 s"),
+        (16000, 3.0, 3.0, 0.0, None, None),
+        (44100, 3.0, 2.5, 1.0, None, None),  # what is read counts: 2 s from 1 s on
+        (44100, 3.0, 1.5, 0.0, 2.0, "lasts 2.0 s, longer than the limit of 1.5 s"),
+    ],
+)
+def test_headers_cannot_make_a_small_file_decode_into_hours(
+    tmp_path, sampling_rate, seconds, max_seconds, offset, duration, problem
+):
+    path = write_at(tmp_path / "clip.wav", sampling_rate, seconds)
+    read = lambda: read_audio(path, max_seconds=max_seconds, offset=offset, duration=duration)  # noqa: E731
+    if problem is None:
+        expected = (seconds - offset if duration is None else duration) * 16000
+        assert abs(len(read()) - expected) <= 2
+        return
+    with pytest.raises(AudioReadError) as raised:
+        read()
+    assert raised.value.path == str(path) and problem in raised.value.reason
+    if "Hz" in problem:
+        with pytest.raises(AudioReadError, match=problem):
+            audio_info(path)
 
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

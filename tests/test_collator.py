@@ -79,10 +79,25 @@ def test_audio_dicts_and_tensors_are_accepted():
     assert batch["input_values"].shape == (2, 600) and batch["labels"].tolist() == [1, 4]
 
 
+def test_integer_audio_is_16_bit_pcm_in_whatever_type_it_arrives():
+    """prepare stores int16 PCM; datasets' NumPy format hands it over as int64, an unformatted dataset as Python
+    ints, a DataLoader maybe as a tensor: each is divided by 32768, exactly as soundfile reads a 16-bit file."""
+    pcm = np.concatenate([[-32768, 32767, 0, 1, -1], np.random.default_rng(0).integers(-32768, 32768, 995)]).astype(np.int16)
+    extractor_without_normalisation = default_feature_extractor(ExHubertConfig(feat_extract_norm="layer"))
+    extractor_without_normalisation.do_normalize = False  # the scale itself reaches the model
+    collate = AudioCollator(extractor_without_normalisation)
+    expected = collate([{"audio": pcm.astype(np.float32) / 32768, "label": 0}])["input_values"]
+    assert expected[0, :2].tolist() == [-1.0, 32767 / 32768]
+    for audio in (pcm, pcm.astype(np.int64), pcm.tolist(), torch.from_numpy(pcm), torch.from_numpy(pcm.astype(np.int32))):
+        assert torch.equal(collate([{"audio": audio, "label": 0}])["input_values"], expected), type(audio)
+
+
 @pytest.mark.parametrize(
     "row, reason",
     [
         ({"audio": [], "label": 0, "path": "empty.wav"}, "empty"),
+        ({"audio": [0, 32768], "label": 0, "path": "int.wav"}, "16-bit PCM"),
+        ({"audio": np.array([-32769, 0]), "label": 0, "path": "int.wav"}, "16-bit PCM"),
         ({"audio": [[0.1, 0.2], [0.3, 0.4]], "label": 0, "path": "stereo.wav"}, "1-d"),
         ({"audio": 0.5, "label": 0, "path": "scalar.wav"}, "1-d"),
         ({"audio": [0.1, float("nan")], "label": 0, "path": "nan.wav"}, "NaN"),

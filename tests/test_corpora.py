@@ -1,6 +1,7 @@
 """Corpus adapters on tiny file trees that follow each corpus's documented layout, the label mapping, manifests."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -403,3 +404,66 @@ def test_manifest_errors_list_every_bad_row(tmp_path):
     assert "b.csv:2" in str(caught.value) and "b.csv:3" in str(caught.value) and "b.csv:4" not in str(caught.value)
     with pytest.raises(FileNotFoundError):
         read_manifest(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("csv path", "path,label,speaker\nclips/a.wav,happy,s1\n"),
+        ("csv file_name (audiofolder)", "file_name,label,speaker\nclips/a.wav,happy,s1\n"),
+        ("jsonl path", '{"path": "clips/a.wav", "label": "happy", "speaker": "s1"}\n'),
+        ("jsonl file_name", '{"file_name": "clips/a.wav", "label": "happy", "speaker": "s1"}\n'),
+        ("jsonl both, the same file", '{"file_name": "clips/a.wav", "path": "clips/a.wav", "label": "happy", "speaker": "s1"}\n'),
+    ],
+)
+def test_manifest_names_files_by_path_or_file_name(tmp_path, name, text):
+    write_wav(tmp_path / "clips/a.wav")
+    manifest = touch(tmp_path / ("m.jsonl" if name.startswith("jsonl") else "m.csv"), text)
+    (record,) = read_manifest(manifest).records
+    assert (Path(record.path).resolve(), record.original_label, record.speaker) == ((tmp_path / "clips/a.wav").resolve(), "happy", "s1")
+
+
+@pytest.mark.parametrize(
+    "file, text, problem",
+    [
+        ("m.csv", "path,file_name,label\na.wav,a.wav,happy\n", "both 'path' and 'file_name'"),
+        ("m.csv", "name,label\na.wav,happy\n", "missing column(s): needs 'label' and 'path' (or 'file_name')"),
+        (
+            "m.jsonl",
+            '{"path": "a.wav", "file_name": "b.wav", "label": "happy"}\n',
+            "m.jsonl:1: 'path' and 'file_name' name different files",
+        ),
+        ("m.jsonl", '{"file_name": "", "label": "happy"}\n', "m.jsonl:1: needs a non-empty"),
+    ],
+)
+def test_manifest_path_column_errors(tmp_path, file, text, problem):
+    with pytest.raises(ManifestError, match=re.escape(problem)):
+        read_manifest(touch(tmp_path / file, text))
+
+
+def test_a_file_listed_twice_with_two_labels_is_an_error_naming_both_rows(tmp_path):
+    """However the path is spelled (relative, ./, absolute, through a symbolic link), one file is one clip: with two
+    labels it would land in train under one and in test under the other."""
+    a = write_wav(tmp_path / "clips/a.wav")
+    write_wav(tmp_path / "clips/b.wav")
+    (tmp_path / "link").symlink_to(tmp_path / "clips")
+    rows = ["path,label,split", "clips/a.wav,happy,train", "clips/b.wav,sad,train", f"{a},angry,test", "./link/b.wav,Sad,test"]
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(touch(tmp_path / "m.csv", "\n".join(rows) + "\n"))
+    message = str(caught.value)
+    assert f"m.csv:2 and {tmp_path / 'm.csv'}:4 list the same file {a.resolve()}" in message and "('happy', 'angry')" in message
+    assert "m.csv:5" not in message  # b.wav again with the same label (another case) is no conflict
+
+
+def test_a_file_listed_twice_with_one_label_is_kept_once_and_reported(tmp_path):
+    write_wav(tmp_path / "clips/a.wav")
+    write_wav(tmp_path / "clips/b.wav")
+    rows = ["path,label,split", "clips/a.wav,happy,train", "clips/b.wav,sad,train", "./clips/a.wav,Happy,test"]
+    manifest = touch(tmp_path / "m.csv", "\n".join(rows) + "\n")
+    scan = read_manifest(manifest)
+    assert [(Path(r.path).name, r.split) for r in scan.records] == [("a.wav", "train"), ("b.wav", "train")]
+    (skipped,) = scan.skipped
+    assert Path(skipped.path).resolve() == (tmp_path / "clips/a.wav").resolve()
+    assert skipped.reason == f"listed again in {manifest}:4 (row 2 is kept)"
+    plan = plan_corpora({"manifest:mine": manifest})
+    assert len(plan.records) == 2 and plan.skipped == [skipped] and plan.skipped_corpus == {skipped.path: "mine"}

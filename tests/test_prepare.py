@@ -15,9 +15,10 @@ from audio_matrix import bad_files, write_good_files
 from exhubert_hf.commands import main as exhubert_main
 from exhubert_hf.configuration_exhubert import EXHUBERT_LABELS, emotion_class
 from exhubert_hf.data.audio import audio_info
-from exhubert_hf.data.cache import cache_key
+from exhubert_hf.data.cache import PrepareSettings, cache_key
 from exhubert_hf.data.plan import CorpusSpecError, plan_corpora
 from exhubert_hf.data.prepare import prepare_corpora
+from exhubert_hf.data.sampler import RoundRobinBatchSampler
 from exhubert_hf.data.schema import SPLITS, prepared_features
 from exhubert_hf.data.splits import assign_splits, random_split, speaker_split
 
@@ -29,19 +30,32 @@ needs_data = pytest.mark.skipif(not (EMODB / "wav").is_dir() or not URDU.is_dir(
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory):
-    """EMO-DB + URDU prepared once from scratch, then loaded again from the cache; both timed."""
+    """EMO-DB prepared alone, then EMO-DB + URDU, then the pair again from the cache; decodes counted per corpus
+    (`read_audio` calls, in this process: num_proc=1), each step timed."""
     if not (EMODB / "wav").is_dir() or not URDU.is_dir():
         pytest.skip(f"real corpora not found under {DATA}")
+    import exhubert_hf.data.build as build
+
     cache = tmp_path_factory.mktemp("prepared-cache")
     corpora = {"emodb": EMODB, "urdu": URDU}
-    start = time.perf_counter()
-    first = prepare_corpora(corpora, cache_dir=cache, show_progress=False)
-    scratch = time.perf_counter() - start
-    start = time.perf_counter()
-    second = prepare_corpora(corpora, cache_dir=cache, show_progress=False)
-    cached = time.perf_counter() - start
-    print(f"\nprepare EMO-DB + URDU: from scratch {scratch:.1f} s, cached rerun {cached:.2f} s")
-    return {"first": first, "second": second, "scratch": scratch, "cached": cached, "cache": cache, "corpora": corpora}
+    decodes, steps = Counter(), {}
+    real_read_audio = build.read_audio
+
+    def counting(path, *args, **kwargs):
+        decodes[(len(steps), "urdu" if "urdu" in Path(path).parts else "emodb")] += 1
+        return real_read_audio(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(build, "read_audio", counting)
+        for step, chosen in (("emodb", {"emodb": EMODB}), ("both", corpora), ("cached", corpora)):
+            start = time.perf_counter()
+            result = prepare_corpora(chosen, cache_dir=cache, show_progress=False)
+            steps[step] = (result, time.perf_counter() - start)
+    print(f"\nprepare EMO-DB {steps['emodb'][1]:.1f} s, + URDU {steps['both'][1]:.1f} s, cached rerun {steps['cached'][1]:.2f} s")
+    return {
+        "emodb_only": steps["emodb"][0], "first": steps["both"][0], "second": steps["cached"][0], "decodes": decodes,
+        "cached": steps["cached"][1], "cache": cache, "corpora": corpora,
+    }  # fmt: skip
 
 
 def rows(dataset, corpus):
@@ -54,11 +68,21 @@ def rows(dataset, corpus):
 
 
 @needs_data
-def test_timings_and_cache(prepared):
-    assert prepared["scratch"] < 60, prepared["scratch"]
-    assert prepared["cached"] < 5, prepared["cached"]
-    assert not prepared["first"].from_cache and prepared["second"].from_cache
-    assert prepared["first"].cache_path == prepared["second"].cache_path
+def test_adding_a_corpus_decodes_only_that_corpus(prepared):
+    # each corpus is cached on its own: EMO-DB is decoded once, by the first prepare, and URDU once, by the second
+    assert prepared["decodes"] == {(0, "emodb"): 535, (1, "urdu"): 400}
+    assert prepared["emodb_only"].decoded == ["emodb"] and prepared["first"].decoded == ["urdu"]
+    assert prepared["second"].from_cache and prepared["cached"] < 5, prepared["cached"]
+    assert prepared["first"].entries["emodb"] == prepared["emodb_only"].entries["emodb"] == prepared["second"].entries["emodb"]
+    # the training set concatenates the corpora's own datasets (EMO-DB's rows are those prepared alone)
+    alone, both = prepared["emodb_only"].dataset["train"], prepared["second"].dataset["train"]
+    assert both["corpus"] == ["emodb"] * len(alone) + ["urdu"] * (len(both) - len(alone))
+    assert both["path"][: len(alone)] == alone["path"]
+    np.testing.assert_array_equal(both[len(alone) - 1]["audio"], alone[len(alone) - 1]["audio"])
+    # the round-robin sampler works over the concatenation's indices through the corpus column
+    sampler = RoundRobinBatchSampler.from_corpus_column(both["corpus"], 8, seed=0, num_steps=6)
+    corpus = np.asarray(both["corpus"])
+    assert [set(corpus[batch]) for batch in sampler] == [{"emodb"}, {"urdu"}] * 3
 
 
 @needs_data
@@ -141,8 +165,8 @@ def test_split_assignment_is_recorded(prepared):
     assert len(assignment) == 935
     for split in SPLITS:
         assert all(assignment[path] == split for path in result.dataset[split]["path"])
-    info = json.loads((result.cache_path / "prepare_info.json").read_text())
-    assert info["seed"] == 0 and info["corpora"]["emodb"]["splits"]["train"]["clips"] == len(
+    info = json.loads((result.entries["emodb"] / "prepare_info.json").read_text())
+    assert info["seed"] == 0 and info["summary"]["splits"]["train"]["clips"] == len(
         [p for p, s in assignment.items() if s == "train" and "/emodb/" in p]
     )
     summary = result.summary()
@@ -155,7 +179,12 @@ def test_records_without_decoding_match_the_dataset(prepared):
     assert {r.path: r.split for r in plan.records} == prepared["second"].split_assignment
     other = plan_corpora(prepared["corpora"], seed=1)
     assert {r.path: r.split for r in other.records} != prepared["second"].split_assignment
-    assert cache_key(plan, 0) != cache_key(other, 1)
+    emodb = plan.for_corpus(plan.specs[0])
+    settings = PrepareSettings(0, "int16", 600.0)
+    assert cache_key(emodb, settings) == prepared["second"].entries["emodb"].name
+    assert cache_key(other.for_corpus(other.specs[0]), PrepareSettings(1, "int16", 600.0)) != cache_key(emodb, settings)
+    assert cache_key(emodb, PrepareSettings(0, "float32", 600.0)) != cache_key(emodb, settings)
+    assert cache_key(emodb, PrepareSettings(0, "int16", 5.0)) != cache_key(emodb, settings)
 
 
 # --- splits ------------------------------------------------------------------------------------------
@@ -288,7 +317,7 @@ def test_bad_files_are_skipped_and_reported(broken_emodb, tmp_path):
     kept = [p for split in SPLITS for p in result.dataset[split]["path"]]
     assert sorted(kept) == sorted(good)
     assert result.info["corpora"]["emodb"]["skipped"] == 3
-    info = json.loads((result.cache_path / "prepare_info.json").read_text())
+    info = json.loads((result.entries["emodb"] / "prepare_info.json").read_text())
     assert {path for path, _ in info["skipped"]} == set(bad)
     again = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
     assert again.from_cache and dict(again.skipped) == reasons
@@ -299,16 +328,16 @@ def test_changed_files_invalidate_the_cache(broken_emodb, tmp_path):
     first = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
     Path(good[0]).unlink()
     second = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
-    assert not second.from_cache and second.cache_path != first.cache_path
+    assert not second.from_cache and second.entries != first.entries
     assert sum(len(second.dataset[s]) for s in SPLITS) == len(good) - 1
 
 
 def test_interrupted_cache_write_is_not_picked_up(broken_emodb, tmp_path, monkeypatch):
     root, good, _ = broken_emodb
     cache = tmp_path / "cache"
-    import exhubert_hf.data.build as prepare_module
+    import exhubert_hf.data.build as build
 
-    real_read_audio = prepare_module.read_audio
+    real_read_audio = build.read_audio
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -317,20 +346,58 @@ def test_interrupted_cache_write_is_not_picked_up(broken_emodb, tmp_path, monkey
             raise KeyboardInterrupt
         return real_read_audio(*args, **kwargs)
 
-    monkeypatch.setattr(prepare_module, "read_audio", interrupted)
+    monkeypatch.setattr(build, "read_audio", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare_corpora({"emodb": root}, cache_dir=cache, show_progress=False)
-    monkeypatch.setattr(prepare_module, "read_audio", real_read_audio)
+    monkeypatch.setattr(build, "read_audio", real_read_audio)
     assert [p.name for p in cache.iterdir()] == []  # nothing left behind, nothing complete
 
-    key = cache_key(plan_corpora({"emodb": root}), 0)
-    (cache / f".tmp-{key}-999999999-deadbeef" / "dataset").mkdir(parents=True)  # a killed process's leftovers
-    (cache / key / "dataset").mkdir(parents=True)  # a half-written entry (cannot happen by rename, but still)
+    plan = plan_corpora({"emodb": root})
+    key = cache_key(plan.for_corpus(plan.specs[0]), PrepareSettings(0, "int16", 600.0))
+    (cache / key / "data").mkdir(parents=True)  # a half-written entry (cannot happen by rename, but still)
     result = prepare_corpora({"emodb": root}, cache_dir=cache, show_progress=False)
-    assert not result.from_cache and result.cache_path == cache / key
+    assert not result.from_cache and result.entries["emodb"] == cache / key
     assert sum(len(result.dataset[s]) for s in SPLITS) == len(good)
-    assert sorted(p.name for p in cache.iterdir()) == [key]
+    assert sorted(p.name for p in cache.iterdir()) == [".locks", key]
     assert prepare_corpora({"emodb": root}, cache_dir=cache, show_progress=False).from_cache
+
+
+def test_more_processes_give_the_same_dataset(broken_emodb, tmp_path):
+    root, good, bad = broken_emodb
+    one = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "one", show_progress=False)
+    two = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "two", show_progress=False, num_proc=3)
+    assert one.entries["emodb"].name == two.entries["emodb"].name and one.skipped == two.skipped
+    shards = json.loads((two.entries["emodb"] / "prepare_info.json").read_text())["shards"]
+    planned = Counter(record.split for record in plan_corpora({"emodb": root}).records)
+    assert [len(shards[split]) for split in SPLITS] == [max(1, min(3, planned[split])) for split in SPLITS]
+    for split in SPLITS:
+        assert one.dataset[split]["path"] == two.dataset[split]["path"]
+        for a, b in zip(one.dataset[split]["audio"], two.dataset[split]["audio"]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_save_writes_what_load_from_disk_reads_and_never_over_a_corpus(broken_emodb, tmp_path):
+    from datasets import load_from_disk
+
+    from exhubert_hf.errors import OutputExistsError, UsageError
+
+    root, good, _ = broken_emodb
+    result = prepare_corpora({"emodb": root}, cache_dir=tmp_path / "cache", show_progress=False)
+    output = result.save(tmp_path / "out")
+    loaded = load_from_disk(str(output))
+    for split in SPLITS:
+        assert loaded[split]["path"] == result.dataset[split]["path"]
+    assert loaded["train"][0]["audio"].dtype == np.int16  # the format (NumPy audio, as stored) travels along
+    np.testing.assert_array_equal(loaded["train"][0]["audio"], result.dataset["train"][0]["audio"])
+    assert json.loads((output / "prepare_info.json").read_text()) == result.info
+    with open(output / "splits.csv", newline="") as handle:
+        assert {row["path"]: row["split"] for row in csv.DictReader(handle)} == result.split_assignment
+    with pytest.raises(OutputExistsError):
+        result.save(output)
+    for target in (root, root / "wav", tmp_path):
+        with pytest.raises(UsageError, match="root of the corpus emodb"):
+            result.save(target, overwrite=True)
+    assert all(Path(path).is_file() for path in good)
 
 
 def test_unknown_corpus_and_missing_root(tmp_path):
@@ -455,3 +522,54 @@ def test_the_bad_input_matrix_keeps_every_good_file_and_reports_every_bad_one(tm
         assert row["duration"] == pytest.approx(durations[name], abs=1e-3), name
         assert abs(len(row["audio"]) - durations[name] * 16000) <= 2, name
         assert np.isfinite(row["audio"]).all()
+
+
+def test_int16_storage_round_trips_16_bit_sources_exactly(tmp_path):
+    """16-bit WAV -> prepared as int16 -> AudioCollator gives exactly what the float32 path gives (prepared as
+    float32, or read_audio directly) for 16 kHz mono 16-bit sources; resampled or down-mixed sources are rounded
+    to 16 bits (at most half a step); the stored audio takes half the bytes."""
+    import soundfile
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from exhubert_hf.data.audio import read_audio
+    from exhubert_hf.data.collator import AudioCollator
+
+    if not (EMODB / "wav").is_dir():
+        pytest.skip("EMO-DB not found")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    exact = [shutil.copy(source, clips / source.name) for source in sorted((EMODB / "wav").glob("03a0*.wav"))[:3]]
+    extremes = np.concatenate([[-32768, 32767, 0, 1, -1], np.random.default_rng(0).integers(-32768, 32768, 8000)])
+    soundfile.write(clips / "extremes.wav", extremes.astype(np.int16), 16000, subtype="PCM_16")
+    exact.append(clips / "extremes.wav")
+    stereo = np.random.default_rng(1).uniform(-0.9, 0.9, (22050, 2))
+    soundfile.write(clips / "stereo 44k.wav", stereo, 44100, subtype="PCM_16")
+    names = [Path(path).name for path in exact] + ["stereo 44k.wav"]
+    (tmp_path / "m.csv").write_text("path,label,split\n" + "".join(f"clips/{name},neutral,train\n" for name in names))
+    corpora = {"manifest:mine": tmp_path / "m.csv"}
+    stored = {
+        dtype: prepare_corpora(corpora, cache_dir=tmp_path / "cache", audio_dtype=dtype, show_progress=False)
+        for dtype in ("int16", "float32")
+    }
+    rows = {dtype: {Path(row["path"]).name: row for row in result.dataset["train"]} for dtype, result in stored.items()}
+    assert stored["int16"].dataset["train"].features["audio"].feature.dtype == "int16"
+    assert stored["float32"].dataset["train"].features["audio"].feature.dtype == "float32"
+    assert rows["int16"]["extremes.wav"]["audio"].dtype == np.int16
+    np.testing.assert_array_equal(rows["int16"]["extremes.wav"]["audio"], extremes)
+
+    extractor = Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True)  # the scale reaches the model
+    collate = AudioCollator(extractor)
+    for path in exact:
+        name = Path(path).name
+        direct = collate([{"audio": read_audio(path), "label": 0}])["input_values"]
+        assert torch.equal(collate([rows["int16"][name]])["input_values"], direct), name
+        assert torch.equal(collate([rows["float32"][name]])["input_values"], direct), name
+    rounded = collate([rows["int16"]["stereo 44k.wav"]])["input_values"]
+    full = collate([rows["float32"]["stereo 44k.wav"]])["input_values"]
+    assert 0 < (rounded - full).abs().max() <= 0.5 / 32768 + 1e-9
+
+    def audio_bytes(result):
+        return sum(path.stat().st_size for path in (result.entries["mine"] / "data").iterdir())
+
+    assert 0.45 < audio_bytes(stored["int16"]) / audio_bytes(stored["float32"]) < 0.55

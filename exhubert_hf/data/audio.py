@@ -3,8 +3,13 @@
 Decoding uses soundfile (libsndfile: WAV in every sample format, FLAC, OGG/Vorbis, MP3 with libsndfile
 >= 1.1) and falls back to librosa's audioread path for anything else, so WAV/FLAC/OGG need no FFmpeg.
 Resampling uses soxr (through librosa), the resampler the `datasets` library uses too.
+
+Headers are not trusted to size memory: a sampling rate below `MIN_SAMPLING_RATE` is refused (a 20 KB WAV whose
+header says 1 Hz would otherwise be resampled into 2.8 hours of 16 kHz audio), and `read_audio(max_seconds=...)`
+refuses a file longer than that before decoding it (from the header, or by decoding at most that much).
 """
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,9 @@ from ..errors import InputError, error_summary
 
 # Suffixes `process_folder`-style functions look for; decoding itself does not depend on the suffix.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".webm")
+# The lowest sampling rate accepted (Hz). Real speech recordings start at 8 kHz (telephone); lower rates are
+# broken or hostile headers, and resampling them to 16 kHz multiplies their length.
+MIN_SAMPLING_RATE = 1000
 
 
 class AudioReadError(InputError):
@@ -49,31 +57,50 @@ def audio_info(path) -> AudioInfo:
     _check_file(path)
     try:
         info = soundfile.info(str(path))
-        return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
+        result = AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
     except Exception:
         try:
             signal, sampling_rate = _decode_with_librosa(path, offset=0.0, duration=None)
         except Exception as error:
             raise AudioReadError(path, f"not a readable audio file ({error_summary(error)})") from error
-        return AudioInfo(sampling_rate, signal.shape[0], signal.shape[1])
+        result = AudioInfo(sampling_rate, signal.shape[0], signal.shape[1])
+    _check_sampling_rate(path, result.sampling_rate)
+    return result
 
 
-def read_audio(path, sampling_rate: int = SAMPLING_RATE, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
+def read_audio(
+    path,
+    sampling_rate: int = SAMPLING_RATE,
+    offset: float = 0.0,
+    duration: float | None = None,
+    max_seconds: float | None = None,
+) -> np.ndarray:
     """The file's samples as a 1-d float32 array at `sampling_rate`, channels averaged to mono.
 
     `offset` and `duration` (seconds) read only part of the file, so long recordings can be processed in
-    bounded memory. Raises `AudioReadError` naming the file and the problem for anything unusable.
+    bounded memory. `max_seconds` refuses a file (or requested part) that lasts longer, before decoding it where
+    the header tells its length and after decoding at most `max_seconds` of it otherwise. Raises
+    `AudioReadError` naming the file and the problem for anything unusable, including sampling rates below
+    `MIN_SAMPLING_RATE`.
     """
     _check_file(path)
     if offset < 0 or (duration is not None and duration <= 0):
         raise ValueError(f"offset must be >= 0 and duration > 0, got offset={offset}, duration={duration}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     try:
-        signal, native_rate = _decode_with_soundfile(path, offset, duration)
+        signal, native_rate = _decode_with_soundfile(path, offset, duration, max_seconds)
+    except AudioReadError:
+        raise
     except Exception as soundfile_error:
+        # at most just over max_seconds is decoded, so a longer file is recognised without holding all of it
+        limited = duration if max_seconds is None else min(duration or np.inf, max_seconds + 0.01)
         try:
-            signal, native_rate = _decode_with_librosa(path, offset, duration)
+            signal, native_rate = _decode_with_librosa(path, offset, limited)
         except Exception:
             raise AudioReadError(path, f"not a readable audio file ({error_summary(soundfile_error)})") from soundfile_error
+        _check_sampling_rate(path, native_rate)
+        _check_length(path, signal.shape[1] / native_rate, max_seconds)
     if signal.shape[1] == 0:
         where = "" if offset == 0 and duration is None else f" in the requested segment (offset {offset} s)"
         raise AudioReadError(path, f"contains no audio samples{where}")
@@ -88,6 +115,8 @@ def read_audio(path, sampling_rate: int = SAMPLING_RATE, offset: float = 0.0, du
 def _check_file(path) -> None:
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise AudioReadError(path, f"broken symbolic link (its target {os.readlink(path)} does not exist)")
         raise AudioReadError(path, "no such file")
     if not path.is_file():
         raise AudioReadError(path, "not a file")
@@ -95,14 +124,28 @@ def _check_file(path) -> None:
         raise AudioReadError(path, "empty file (0 bytes)")
 
 
-def _decode_with_soundfile(path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+def _check_sampling_rate(path, native_rate: int) -> None:
+    if native_rate < MIN_SAMPLING_RATE:
+        raise AudioReadError(path, f"sampling rate {native_rate} Hz is below {MIN_SAMPLING_RATE} Hz (a broken header?)")
+
+
+def _check_length(path, seconds: float, max_seconds: float | None) -> None:
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioReadError(path, f"lasts {seconds:.1f} s, longer than the limit of {max_seconds:g} s (max_seconds)")
+
+
+def _decode_with_soundfile(path, offset: float, duration: float | None, max_seconds: float | None):
     with soundfile.SoundFile(str(path)) as audio:
         native_rate = audio.samplerate
-        start = int(round(offset * native_rate))
+        _check_sampling_rate(path, native_rate)
+        start = min(int(round(offset * native_rate)), audio.frames)
         if start:
-            audio.seek(min(start, audio.frames))
-        frames = -1 if duration is None else int(round(duration * native_rate))
-        signal = audio.read(frames, dtype="float32", always_2d=True)
+            audio.seek(start)
+        frames = audio.frames - start
+        if duration is not None:
+            frames = min(int(round(duration * native_rate)), frames)
+        _check_length(path, frames / native_rate, max_seconds)
+        signal = audio.read(-1 if duration is None else frames, dtype="float32", always_2d=True)
     return signal.T, native_rate
 
 
@@ -113,13 +156,27 @@ def _decode_with_librosa(path, offset: float, duration: float | None) -> tuple[n
     return np.atleast_2d(signal), int(native_rate)
 
 
-def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True) -> list[Path]:
-    """Audio files in `folder` (and its subfolders if `recursive`), sorted, by suffix (case-insensitive)."""
+def find_audio_files(folder, suffixes=AUDIO_SUFFIXES, recursive: bool = True, include_non_files: bool = False):
+    """Audio files in `folder` (and its subfolders if `recursive`), sorted, by suffix (case-insensitive).
+
+    `include_non_files` also lists entries with an audio suffix that are no file: broken symbolic links, folders
+    named like `x.wav`. Reading one raises `AudioReadError` with the reason, so a batch job that lists them
+    reports them as skipped instead of leaving them out unseen."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
     candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(path for path in candidates if path.is_file() and path.suffix.lower() in suffixes)
+    listed = (path for path in candidates if path.suffix.lower() in suffixes)
+    return sorted(path for path in listed if include_non_files or path.is_file())
 
 
-__all__ = ["AUDIO_SUFFIXES", "SAMPLING_RATE", "AudioInfo", "AudioReadError", "audio_info", "find_audio_files", "read_audio"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "MIN_SAMPLING_RATE",
+    "SAMPLING_RATE",
+    "AudioInfo",
+    "AudioReadError",
+    "audio_info",
+    "find_audio_files",
+    "read_audio",
+]

@@ -1,32 +1,49 @@
-"""The prepare cache: one folder per exact input, found again by a hash of everything the dataset depends on.
+"""The prepare cache: one entry per corpus, found again by a hash of everything that corpus's dataset depends on.
 
-`cache_dir/<key>/` holds `dataset/` (written by `DatasetDict.save_to_disk`), `prepare_info.json` (corpora,
-counts, skipped and unlabeled files) and `splits.csv` (every clip's split). The key hashes the corpus names and
-resolved roots, every file's size and mtime, the labels, speakers and splits read from the corpora, the seed, the
-package version and the label-mapping file, so a rerun on unchanged data loads in about a second. An entry is
-built in a temporary folder and renamed into place (`exhubert_hf.fileio`), so an interrupted prepare never
-leaves an entry that is used.
+`cache_dir/<key>/` holds one corpus: `data/<split>-NNNNN-of-NNNNN.arrow` (its clips, memory-mapped when loaded),
+`prepare_info.json` (counts, shards, skipped and unlabeled files) and `splits.csv` (every clip's split). The key
+hashes the corpus's name, adapter and resolved root, every file's size and mtime, the labels, speakers and splits
+read from it, its section of the label mapping, the seed, the audio dtype and length limit, the format and the
+package version; nothing about the other corpora prepared with it. So adding a corpus to a set decodes only that
+corpus, and a rerun on unchanged data loads in about a second.
+
+An entry is built in a temporary folder owned by its process (`exhubert_hf.fileio.owned_staging`) and renamed
+into place under the entry's lock file (`filelock`), which is also held while an entry is checked and opened: two
+processes (`--rebuild` or not, on one host or several sharing the folder) never see a half-replaced entry.
 """
 
-import csv
 import hashlib
 import json
 import os
-import shutil
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from datasets import DatasetDict, load_from_disk
+import pyarrow as pa
+from datasets import Dataset, DatasetDict, NamedSplit, concatenate_datasets
 
-from ..fileio import STAGING_PREFIX, staged_folder
-from .labels import load_label_mapping
-from .plan import PreparedRecords, UnlabeledClip
-from .records import SkippedFile
+from ..fileio import file_lock, publish_folder
+from .labels import MANIFEST_SECTION, load_label_mapping
+from .plan import PreparedRecords
+from .schema import SPLITS, prepared_features
 
-PREPARE_FORMAT_VERSION = 1
+PREPARE_FORMAT_VERSION = 2
 INFO_FILE = "prepare_info.json"
 SPLITS_FILE = "splits.csv"
-DATASET_FOLDER = "dataset"
+DATA_FOLDER = "data"
+LOCK_FOLDER = ".locks"
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """What, besides the corpus itself, decides the content of its prepared dataset."""
+
+    seed: int
+    audio_dtype: str
+    max_seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 def default_cache_dir() -> Path:
@@ -35,23 +52,28 @@ def default_cache_dir() -> Path:
     return (Path(base).expanduser() if base else Path.home() / ".cache" / "exhubert") / "prepared"
 
 
-def cache_key(plan: PreparedRecords, seed: int) -> str:
-    """Hash of everything the prepared dataset depends on (see the module docstring)."""
+def cache_key(plan: PreparedRecords, settings: PrepareSettings) -> str:
+    """Hash of everything one corpus's prepared dataset depends on (see the module docstring); `plan` holds
+    exactly one corpus (`PreparedRecords.for_corpus`)."""
     from .. import __version__
 
+    (spec,) = plan.specs
     digest = hashlib.sha256()
 
     def add(value) -> None:
         digest.update(json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8"))
         digest.update(b"\n")
 
+    mapping = load_label_mapping()
+    section = mapping.sections.get(spec.label_section)
     add({
-        "format": PREPARE_FORMAT_VERSION, "package": __version__, "mapping": load_label_mapping().sha256, "seed": seed,
-        "corpora": [[s.name, s.adapter, str(s.root)] for s in plan.specs],
+        "format": PREPARE_FORMAT_VERSION, "package": __version__, "settings": settings.as_dict(),
+        "corpus": [spec.name, spec.adapter, str(spec.root)],
+        # the mapping as this corpus uses it: its section (manifests also fall back on the canonical emotions)
+        "mapping": [section, mapping.emotions if spec.label_section == MANIFEST_SECTION else None],
     })  # fmt: skip
-    for spec in plan.specs:
-        if spec.adapter == "manifest":
-            add(["manifest", hashlib.sha256(spec.root.read_bytes()).hexdigest()])
+    if spec.adapter == "manifest":
+        add(["manifest", hashlib.sha256(spec.root.read_bytes()).hexdigest()])
     for record in plan.records:
         add([*asdict(record).values(), *_stat(record.path)])
     for item in plan.skipped:
@@ -69,83 +91,74 @@ def _stat(path: str) -> tuple[int, int]:
         return -1, -1
 
 
-@dataclass
-class PreparedCorpora:
-    """The prepared DatasetDict plus what was left out and where the cache entry lives."""
-
-    dataset: DatasetDict
-    skipped: list[SkippedFile]
-    unlabeled: list[UnlabeledClip]
-    info: dict
-    cache_path: Path
-    from_cache: bool
-
-    @property
-    def split_assignment(self) -> dict[str, str]:
-        """path -> split for every clip in the dataset (read from splits.csv)."""
-        with open(self.cache_path / SPLITS_FILE, newline="", encoding="utf-8") as handle:
-            return {row["path"]: row["split"] for row in csv.DictReader(handle)}
-
-    def summary(self) -> str:
-        from .prepare import format_summary
-
-        return format_summary(self.info)
-
-    def save(self, output, overwrite: bool = False) -> Path:
-        """Copy the dataset (save_to_disk) and its prepare_info.json / splits.csv to the folder `output`.
-        An existing non-empty `output` is replaced only with `overwrite` (`OutputExistsError`)."""
-        with staged_folder(output, overwrite) as staging:
-            save_dataset(self.dataset, staging)
-            for name in (INFO_FILE, SPLITS_FILE):
-                shutil.copy2(self.cache_path / name, staging / name)
-        return Path(output).expanduser()
+@contextmanager
+def entry_lock(entry: Path):
+    """Held while an entry is checked, published or opened (a lock file in `cache_dir/.locks/`)."""
+    folder = entry.parent / LOCK_FOLDER
+    folder.mkdir(exist_ok=True)
+    with file_lock(folder / f"{entry.name}.lock"):
+        yield
 
 
-def save_dataset(dataset: DatasetDict, folder: Path) -> None:
-    # one shard for empty splits: datasets cannot load a split saved with zero shards
-    shards = {split: 1 if len(dataset[split]) == 0 else None for split in dataset}
-    dataset.save_to_disk(str(folder), num_shards=shards)
+def read_info(entry: Path) -> dict | None:
+    """The entry's prepare_info.json when the entry is complete (every listed file there), else None."""
+    try:
+        info = json.loads((entry / INFO_FILE).read_text(encoding="utf-8"))
+        shards = [entry / DATA_FOLDER / name for split in SPLITS for name in info["shards"][split]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if info.get("format") != PREPARE_FORMAT_VERSION or not (entry / SPLITS_FILE).is_file():
+        return None
+    return info if all(path.is_file() for path in shards) else None
 
 
-def is_complete(folder: Path) -> bool:
-    return (folder / INFO_FILE).is_file() and (folder / SPLITS_FILE).is_file() and (folder / DATASET_FOLDER / "dataset_dict.json").is_file()
+def load_entry(entry: Path, info: dict) -> DatasetDict:
+    """The entry's splits, memory-mapped from its Arrow files (nothing is read into memory)."""
+    splits = {}
+    for split in SPLITS:
+        files = [str(entry / DATA_FOLDER / name) for name in info["shards"][split]]
+        parts = [Dataset.from_file(file, split=NamedSplit(split)) for file in files]
+        splits[split] = parts[0] if len(parts) == 1 else concatenate_datasets(parts, split=NamedSplit(split))
+    return DatasetDict(splits)
 
 
-def remove_abandoned(cache_root: Path, key: str) -> None:
-    """Delete temporary folders of earlier prepares for this key whose process is gone."""
-    for folder in cache_root.glob(f"{STAGING_PREFIX}{key}-*"):
-        try:
-            pid = int(folder.name.split("-")[2])
-            os.kill(pid, 0)
-        except (ValueError, IndexError, ProcessLookupError):
-            shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            pass
+def check_entry(entry: Path, info: dict) -> None:
+    """Raise OSError unless every shard of the entry reads back with the prepared schema and, together, the rows
+    `info` counts (read through a memory map: headers only, no audio)."""
+    schema = prepared_features(info["audio_dtype"]).arrow_schema
+    for split in SPLITS:
+        rows = 0
+        for name in info["shards"][split]:
+            with pa.memory_map(str(entry / DATA_FOLDER / name)) as source:
+                reader = pa.ipc.open_stream(source)
+                if not reader.schema.equals(schema, check_metadata=True):
+                    raise OSError(f"{entry / DATA_FOLDER / name} was written with another schema")
+                rows += sum(batch.num_rows for batch in reader)
+        if rows != info["summary"]["splits"][split]["clips"]:
+            raise OSError(f"{entry}: {split} reads back {rows} rows, {info['summary']['splits'][split]['clips']} were written")
 
 
-def load_prepared(folder: Path, from_cache: bool) -> PreparedCorpora:
-    info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
-    dataset = load_from_disk(str(folder / DATASET_FOLDER))
-    return PreparedCorpora(
-        dataset=dataset,
-        skipped=[SkippedFile(*item) for item in info["skipped"]],
-        unlabeled=[UnlabeledClip(*item) for item in info["unlabeled"]],
-        info=info,
-        cache_path=folder,
-        from_cache=from_cache,
-    )
+def publish_entry(staging: Path, entry: Path, replace: bool) -> bool:
+    """Rename the built `staging` to `entry` under the entry's lock. An entry another process completed meanwhile
+    is kept unless `replace`; returns whether `staging` was published."""
+    with entry_lock(entry):
+        if not replace and read_info(entry) is not None:
+            return False
+        publish_folder(staging, entry)
+        return True
 
 
 __all__ = [
-    "DATASET_FOLDER",
+    "DATA_FOLDER",
     "INFO_FILE",
     "PREPARE_FORMAT_VERSION",
     "SPLITS_FILE",
-    "PreparedCorpora",
+    "PrepareSettings",
     "cache_key",
+    "check_entry",
     "default_cache_dir",
-    "is_complete",
-    "load_prepared",
-    "remove_abandoned",
-    "save_dataset",
+    "entry_lock",
+    "load_entry",
+    "publish_entry",
+    "read_info",
 ]

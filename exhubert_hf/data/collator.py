@@ -1,4 +1,8 @@
-"""Batches of prepared rows for training and evaluation: crop, then the model's preprocessing.
+"""Batches of prepared rows for training and evaluation: decode, crop, then the model's preprocessing.
+
+* Integer audio is 16-bit PCM, as `prepare` stores it by default (`exhubert_hf.data.schema.decode_audio`), in
+  whatever integer type it arrives (int16, the int64 of datasets' NumPy format, Python ints): it becomes float32
+  by dividing by 32768, exactly the values soundfile reads from a 16-bit file. Floats are cast to float32.
 
 * Clips longer than `max_seconds` keep their **first** `max_seconds`. The crop is deterministic (no random
   offset) so that a batch is a pure function of its rows: a resumed run sees exactly the batches an
@@ -10,9 +14,9 @@
   were trained on zero-padded batches without masks).
 * Every invalid row raises `CollationError` (a `ValueError`) naming the row's `path` when it has one:
   a row that is not a mapping, a missing `audio`/`label` key, audio that is not a non-empty 1-d array of
-  real numbers, non-finite samples, samples above `MAX_ABS_SAMPLE` = 1e15 in magnitude (too large to
-  normalise in float32), a label that is not
-  an integer in `[0, num_labels)`, or a `{"array", "sampling_rate"}` audio dict at another sampling rate.
+  real numbers, integer samples outside the int16 range, non-finite samples, samples above `MAX_ABS_SAMPLE` = 1e15
+  in magnitude (too large to normalise in float32), a label that is not an integer in `[0, num_labels)`, or a
+  `{"array", "sampling_rate"}` audio dict at another sampling rate.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from transformers import HubertConfig
 from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE
 from ..errors import InputError
 from ..preprocessing import Preprocessing, receptive_field
+from .schema import decode_audio
 
 # Samples the CNN feature encoder of every HuBERT needs for one frame (400 = 25 ms at 16 kHz).
 HUBERT_RECEPTIVE_FIELD = receptive_field(HubertConfig())
@@ -145,8 +150,11 @@ class AudioCollator:
             raise CollationError("audio is empty", path, index)
         if self.max_samples is not None:
             array = array[: self.max_samples]
-        with np.errstate(over="ignore", invalid="ignore"):
-            clip = array.astype(np.float32)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                clip = decode_audio(array)
+        except ValueError as error:
+            raise CollationError(str(error), path, index) from None
         if not np.isfinite(clip).all():
             raise CollationError("audio has NaN, infinite or float32-overflowing samples", path, index)
         if np.abs(clip).max() > MAX_ABS_SAMPLE:

@@ -1,17 +1,28 @@
-"""Generic CSV / JSONL manifests, for corpora without an adapter (`manifest:NAME=FILE`)."""
+"""Generic CSV / JSONL manifests, for corpora without an adapter (`manifest:NAME=FILE`).
+
+A row names its file in `path` or, as in the `datasets` `audiofolder` convention (`metadata.csv`), `file_name`;
+relative paths are relative to the manifest's folder. The same file listed twice (however its path is spelled:
+relative, absolute, through a symbolic link) would put one copy in train and another in test: with two different
+labels it is an error naming both rows; with the same label the first row is kept and the other reported as
+skipped.
+"""
 
 import csv
 import json
+import os
 from pathlib import Path
 
-from .records import ClipRecord, CorpusScan, ManifestError, normalise_gender, normalise_split
+from .labels import _normalise as normalise_label
+from .records import ClipRecord, CorpusScan, ManifestError, SkippedFile, normalise_gender, normalise_split
+
+# The columns that may name a row's file: ours, and the `audiofolder` metadata convention.
+PATH_COLUMNS = ("path", "file_name")
 
 
 def read_manifest(manifest) -> CorpusScan:
-    """Clips listed in a CSV (header row) or JSONL file: path, label, and optionally speaker, split,
-    language, gender. Relative paths are relative to the manifest's folder. Missing files are kept (and
-    reported as skipped when decoded); malformed rows raise ManifestError listing all of them.
-    """
+    """Clips listed in a CSV (header row) or JSONL file: `path` (or `file_name`), `label`, and optionally
+    speaker, split, language, gender. Missing files are kept (and reported as skipped when decoded); malformed
+    rows and files listed twice with different labels raise ManifestError listing all of them."""
     manifest = Path(manifest)
     if not manifest.is_file():
         raise FileNotFoundError(f"manifest {manifest} does not exist")
@@ -27,36 +38,65 @@ def read_manifest(manifest) -> CorpusScan:
     else:
         with open(manifest, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            missing = {"path", "label"} - set(reader.fieldnames or ())
-            if missing:
-                raise ManifestError(f"{manifest}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
+            columns = set(reader.fieldnames or ())
+            if not columns & set(PATH_COLUMNS) or "label" not in columns:
+                raise ManifestError(
+                    f"{manifest}: missing column(s): needs 'label' and 'path' (or 'file_name'); "
+                    f"found {reader.fieldnames}"
+                )
+            if set(PATH_COLUMNS) <= columns:
+                raise ManifestError(f"{manifest}: has both 'path' and 'file_name' columns; keep one")
             rows = list(enumerate(reader, 2))
     result, problems = CorpusScan(), []
+    first_row: dict[str, tuple[int, ClipRecord]] = {}  # the file's real path -> the first row listing it
     for number, row in rows:
-        if not isinstance(row, dict) or not str(row.get("path") or "").strip() or not str(row.get("label") or "").strip():
-            problems.append(f"{manifest}:{number}: needs non-empty 'path' and 'label'")
+        given = _path_values(row)
+        if len(given) > 1:
+            problems.append(f"{manifest}:{number}: 'path' and 'file_name' name different files")
+            continue
+        if not given or not str(row.get("label") or "").strip():
+            problems.append(f"{manifest}:{number}: needs a non-empty 'path' (or 'file_name') and 'label'")
             continue
         try:
             split = normalise_split(row.get("split"))
         except ValueError as error:
             problems.append(f"{manifest}:{number}: {error}")
             continue
-        path = Path(str(row["path"]).strip())
+        path = Path(given.pop())
         path = path if path.is_absolute() else manifest.parent / path
-        result.records.append(
-            ClipRecord(
-                str(path.absolute()),
-                str(row["label"]).strip(),
-                str(row.get("speaker") or "").strip(),
-                normalise_gender(row.get("gender")),
-                str(row.get("language") or "").strip().lower(),
-                split,
-            )
+        record = ClipRecord(
+            str(path.absolute()),
+            str(row["label"]).strip(),
+            str(row.get("speaker") or "").strip(),
+            normalise_gender(row.get("gender")),
+            str(row.get("language") or "").strip().lower(),
+            split,
         )
+        same_file = os.path.normcase(os.path.realpath(path))
+        if same_file not in first_row:
+            first_row[same_file] = (number, record)
+            result.records.append(record)
+            continue
+        first_number, first = first_row[same_file]
+        if normalise_label(first.original_label) != normalise_label(record.original_label):
+            problems.append(
+                f"{manifest}:{first_number} and {manifest}:{number} list the same file {same_file} with different "
+                f"labels ({first.original_label!r}, {record.original_label!r})"
+            )
+        else:
+            reason = f"listed again in {manifest}:{number} (row {first_number} is kept)"
+            result.skipped.append(SkippedFile(record.path, reason))
     if problems:
         raise ManifestError("\n".join([f"{len(problems)} bad row(s) in {manifest}:"] + problems))
     result.records.sort(key=lambda record: record.path)
     return result
 
 
-__all__ = ["read_manifest"]
+def _path_values(row) -> set[str]:
+    """The file names the row gives in its path columns (empty when the row is not an object)."""
+    if not isinstance(row, dict):
+        return set()
+    return {str(row.get(column) or "").strip() for column in PATH_COLUMNS} - {""}
+
+
+__all__ = ["PATH_COLUMNS", "read_manifest"]

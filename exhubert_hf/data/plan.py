@@ -30,6 +30,10 @@ class CorpusSpecError(InputError):
     """An unusable corpus argument: unknown corpus name or a root that does not exist."""
 
 
+class EmptyCorpusError(InputError):
+    """A corpus with no clip to prepare: no audio files, or every one of them skipped or unlabeled."""
+
+
 @dataclass(frozen=True)
 class CorpusSpec:
     """One corpus to prepare: `name` goes into the corpus column, `adapter` is a CORPORA key or "manifest"."""
@@ -76,6 +80,16 @@ class PreparedRecords:
     unlabeled: list[UnlabeledClip] = field(default_factory=list)
     skipped_corpus: dict[str, str] = field(default_factory=dict)  # path of a skipped file -> corpus name
 
+    def for_corpus(self, spec: CorpusSpec) -> "PreparedRecords":
+        """The part of the plan that belongs to one corpus (each corpus is cached on its own)."""
+        return PreparedRecords(
+            [spec],
+            [r for r in self.records if r.corpus == spec.name],
+            [item for item in self.skipped if self.skipped_corpus.get(item.path) == spec.name],
+            [item for item in self.unlabeled if item.corpus == spec.name],
+            {path: name for path, name in self.skipped_corpus.items() if name == spec.name},
+        )
+
 
 def parse_corpus_specs(corpora: Mapping[str, "str | os.PathLike"]) -> list[CorpusSpec]:
     """Validate {name: root}: registry names map to folders, "manifest:NAME" to a CSV/JSONL file."""
@@ -114,7 +128,8 @@ def plan_corpora(
     corpora whose own split is kept even where it shares speakers between its parts (`splits.assign_splits`).
 
     Raises CorpusSpecError for unknown corpora or missing roots, corpora.ManifestError for bad manifests,
-    and labels.UnknownLabelError naming every unmapped label and all files that carry it.
+    labels.UnknownLabelError naming every unmapped label and all files that carry it, and EmptyCorpusError
+    naming every corpus that has no labelled clip.
     """
     specs = corpora if isinstance(corpora, list) else parse_corpus_specs(corpora)
     unknown = sorted(set(own_splits) - {spec.name for spec in specs})
@@ -152,7 +167,31 @@ def plan_corpora(
                     clip.language or default_language, split, source,
                 )
             )  # fmt: skip
-    return PreparedRecords(specs, records, sorted(skipped), sorted(unlabeled), skipped_corpus)
+    plan = PreparedRecords(specs, records, sorted(skipped), sorted(unlabeled), skipped_corpus)
+    _check_not_empty(plan)
+    return plan
+
+
+def _check_not_empty(plan: PreparedRecords) -> None:
+    problems, with_clips = [], {record.corpus for record in plan.records}
+    for spec in plan.specs:
+        if spec.name in with_clips:
+            continue
+        part = plan.for_corpus(spec)
+        where = f"manifest {spec.root}" if spec.adapter == "manifest" else spec.root
+        if part.skipped:
+            example = part.skipped[0]
+            problems.append(
+                f"{spec.name}: all {len(part.skipped)} file(s) in {where} were skipped "
+                f"(e.g. {example.path}: {example.reason})"
+            )
+        elif part.unlabeled:
+            count = len(part.unlabeled)
+            problems.append(f"{spec.name}: all {count} clip(s) in {where} carry labels mapped to no emotion")
+        else:
+            problems.append(f"{spec.name}: no audio files found in {where}")
+    if problems:
+        raise EmptyCorpusError("; ".join(problems))
 
 
 def parse_corpus_entries(entries) -> dict[str, str]:
@@ -175,6 +214,7 @@ __all__ = [
     "MANIFEST_PREFIX",
     "CorpusSpec",
     "CorpusSpecError",
+    "EmptyCorpusError",
     "PreparedRecord",
     "PreparedRecords",
     "UnlabeledClip",

@@ -76,8 +76,9 @@ def normalise_gender(value) -> str:
 
 
 def audio_files(root: Path, suffixes=AUDIO_SUFFIXES) -> list[Path]:
-    """Audio files under root, leaving out hidden files such as macOS '._' resource forks."""
-    return [path for path in find_audio_files(root, suffixes) if not path.name.startswith(".")]
+    """Audio files under root, leaving out hidden files such as macOS '._' resource forks. Broken symbolic links
+    and folders named like audio files are listed too: decoding reports them as skipped, with the reason."""
+    return [path for path in find_audio_files(root, suffixes, include_non_files=True) if not path.name.startswith(".")]
 
 
 def not_matching(path: Path, corpus: str, expected: str) -> SkippedFile:
