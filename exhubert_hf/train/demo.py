@@ -73,7 +73,9 @@ def _stage_arguments(config: str, corpora: list[str], output_dir: Path, steps: i
     """The stage's arguments: the bundled config, pointed at the demo's folders, with the given overrides."""
     from .arguments import parse_training_arguments
 
-    argv = ["--config", config, "--corpora", *corpora, "--output_dir", str(output_dir), "--disable_tqdm", "true"]
+    # the demo's folders are its own: a rerun replaces the previous demo run
+    argv = ["--config", config, "--corpora", *corpora, "--output_dir", str(output_dir), "--disable_tqdm", "true",
+            "--overwrite_output_dir", "true"]  # fmt: skip
     if steps is not None:
         argv += ["--max_steps", str(steps)]
     if eval_steps is not None:
