@@ -135,6 +135,8 @@ def test_two_processes_train_on_disjoint_single_corpus_batches_and_end_identical
         [*launch, str(FINETUNE), *arguments], env={"EXHUBERT_TRAIN_DEBUG_DIR": str(debug), "OMP_NUM_THREADS": "1"}
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    # no warning on every process about looking for unused parameters (none can be unused here), no save bars
+    assert "find_unused_parameters" not in result.stderr and "Writing model shards" not in result.stderr, result.stderr[-3000:]
 
     logs = {rank: [json.loads(line) for line in open(debug / f"batches-rank{rank}.jsonl")] for rank in (0, 1)}
     assert len(logs[0]) == len(logs[1]) == 6  # every process loaded exactly one batch per step

@@ -31,10 +31,13 @@ class ConfigError(UsageError):
 
     @classmethod
     def listing(cls, problems: list[str]) -> "ConfigError":
-        """One error for all `problems` of a run's settings, one line each (they are one report)."""
-        if len(problems) == 1:
-            return cls(problems[0])
-        return cls(f"{len(problems)} problems, nothing was done:\n" + "\n".join(f"  {line}" for line in problems))
+        """One error for all `problems` of a run's settings, one line each (they are one report): the first on the
+        error line itself, the others indented below it."""
+        first, *others = problems
+        if not others:
+            return cls(first)
+        more = f"{len(others)} more problem{'s' if len(others) > 1 else ''} below; nothing was done"
+        return cls(f"{first} ({more})\n" + "\n".join(f"  {line}" for line in others))
 
 
 STAGES = ("stage1", "stage2", "expand-only")
