@@ -12,6 +12,7 @@ from transformers import HubertForSequenceClassification
 
 from exhubert_hf import ExHubertForSequenceClassification
 from exhubert_hf.testing import tiny_hubert_config
+from exhubert_hf.train import frozen_layers
 from exhubert_hf.train.arguments import parse_training_arguments
 from exhubert_hf.train.frozen_layers import FROZEN_LAYER_MODES, _pack, _unpack, set_frozen_layer_memory
 from exhubert_hf.train.run import build_model
@@ -78,18 +79,25 @@ def held_after_forward(model, mode, audio) -> int:
 
 
 @pytest.mark.skipif(not hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallinfo2"), reason="needs glibc's mallinfo2")
-def test_compact_keeps_less_and_recompute_least(one_torch_thread):
-    # one original and its copy, HuBERT Large's width, 1 s of audio: the activations are megabytes, the allocator's
-    # bookkeeping noise kilobytes
+def test_compact_keeps_neither_the_attention_core_nor_float_masks(one_torch_thread, monkeypatch):
+    # one original and its copy, HuBERT Large's width: the activations are megabytes, the allocator's noise kilobytes
     model = tiny_exhubert(hidden_size=1024, num_attention_heads=16, intermediate_size=4096, num_hidden_layers=1, mask_time_prob=0.0)
     audio = torch.randn(2, 16000)
-    held = {mode: held_after_forward(model, mode, audio) for mode in ("keep", "compact", "recompute", "keep")}
-    frames = model.hubert._get_feat_extract_output_lengths(16000)
-    activation = 2 * int(frames) * 1024 * 4  # one hidden-size float tensor of the batch
-    print({mode: round(value / activation, 2) for mode, value in held.items()}, "hidden-size tensors")
-    # compact drops the attention core (probabilities, dropped probabilities, float mask: 3 x heads x T x T) and
-    # three float dropout masks (1 + 4 + 1 hidden sizes) of the original, keeping their bits
-    assert held["keep"] - held["compact"] >= 5 * activation
+    frames = int(model.hubert._get_feat_extract_output_lengths(16000))
+    hidden_floats = 2 * frames * 1024 * 4  # bytes of one hidden-size float tensor of the batch
+    attention_floats = 2 * 16 * frames * frames * 4  # ... and of one heads x T x T tensor
+    held = {mode: held_after_forward(model, mode, audio) for mode in ("keep", "compact", "recompute")}
+    with monkeypatch.context() as patch:
+        patch.setattr(frozen_layers, "_pack", lambda tensor: tensor)
+        held["compact without bits"] = held_after_forward(model, "compact", audio)
+    with monkeypatch.context() as patch:
+        patch.setattr(frozen_layers, "checkpoint", lambda core, *args, use_reentrant, **kwargs: core(*args, **kwargs))
+        held["compact without the core recomputed"] = held_after_forward(model, "compact", audio)
+    print({mode: round(value / hidden_floats, 2) for mode, value in held.items()}, "hidden-size float tensors")
+    # the three dropout masks outside attention (1 + 4 + 1 hidden sizes) as bits instead of floats
+    assert held["compact without bits"] - held["compact"] >= 4.5 * hidden_floats
+    # the attention probabilities, before and after dropout, are recomputed
+    assert held["compact without the core recomputed"] - held["compact"] >= 1.5 * attention_floats
     assert held["recompute"] < held["compact"] < held["keep"]
 
 

@@ -72,3 +72,16 @@ def test_a_tiny_run_with_a_bundled_config_finishes_outside_the_repository(instal
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert (outside / "run" / "model.safetensors").is_file() and (outside / "run" / "results.json").is_file()
     assert "synth" in result.stdout and "UAR" in result.stdout
+
+
+def test_the_uar_metric_loads_with_evaluate_from_the_installed_package(installed):
+    python, _, outside = installed
+    script = (
+        "import evaluate; from exhubert_hf.train.evaluation import uar_metric_path; "
+        "print(uar_metric_path()); print(evaluate.load(uar_metric_path()).compute(references=[0, 0, 1, 1], predictions=[0, 0, 0, 1]))"
+    )
+    result = run(["env", f"HF_HOME={outside / 'hf'}", "HF_HUB_OFFLINE=1", str(python), "-c", script], outside)
+    assert result.returncode == 0, result.stderr[-3000:]
+    path, scores = result.stdout.strip().splitlines()[-2:]
+    assert path.startswith(str(python.parents[1])) and path.endswith("uar.py")  # the wheel's copy, not the checkout's
+    assert scores == "{'uar': 0.75}"

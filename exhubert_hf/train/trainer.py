@@ -123,7 +123,7 @@ class RoundRobinTrainer(Trainer):
     `train_dataset` is a prepared split (`exhubert_hf.schema`: `audio`, `label`, `corpus`, ...);
     `eval_dataset` a prepared split or a dict `{corpus: split}`. When `data_collator` is not given it is an
     `AudioCollator` over `processing_class` (default: `default_feature_extractor(model.config)`), cropping clips
-    to their first `max_seconds`. `compute_metrics` defaults to UAR and WA (`exhubert_hf.evaluation`). The plots
+    to their first `max_seconds`. `compute_metrics` defaults to UAR and WA (`exhubert_hf.train.evaluation`). The plots
     (module docstring) are headed by `plot_title`; `plots=False` draws none.
     """
 
