@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import load_from_disk
+from tqdm.auto import tqdm
 from transformers import HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import set_seed
 from transformers.utils import logging as transformers_logging
 
@@ -181,14 +183,21 @@ def _hubert_with_six_class_head(path, revision, id2label, **kwargs):
 
 
 def evaluate_test_sets(trainer: RoundRobinTrainer, test_sets: Mapping) -> dict[str, dict]:
-    """{corpus: {"uar", "wa", "num_clips", "labels", "predictions"}} on each test set (all processes take part)."""
+    """{corpus: {"uar", "wa", "num_clips", "labels", "predictions"}} on each test set (all processes take part).
+    One progress bar over the corpora (where the Trainer shows bars), not one per corpus."""
     results = {}
-    for corpus, dataset in test_sets.items():
-        output = trainer.predict(dataset, metric_key_prefix=f"test_{corpus}")
-        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        predictions = np.asarray(logits).argmax(axis=-1)
-        labels = np.asarray(output.label_ids)
-        results[corpus] = dict(corpus_metrics(labels, predictions), labels=labels, predictions=predictions)
+    progress = trainer.pop_callback(ProgressCallback)
+    try:
+        shown = progress is not None and trainer.is_world_process_zero()
+        for corpus, dataset in tqdm(test_sets.items(), desc="test", unit="corpus", disable=not shown):
+            output = trainer.predict(dataset, metric_key_prefix=f"test_{corpus}")
+            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+            predictions = np.asarray(logits).argmax(axis=-1)
+            labels = np.asarray(output.label_ids)
+            results[corpus] = dict(corpus_metrics(labels, predictions), labels=labels, predictions=predictions)
+    finally:
+        if progress is not None:
+            trainer.add_callback(progress)
     return results
 
 
@@ -251,8 +260,6 @@ def run_finetuning(model_args: ModelArguments, data_args: DataArguments, trainin
         plot_title=title,
     )
     if quiet:
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
