@@ -82,3 +82,16 @@ def test_the_paper_data_ships_in_the_wheel(installed):
     )
     result = run([str(python), "-c", code], outside)
     assert result.returncode == 0 and result.stdout.split() == ["37", "6"], result.stderr[-2000:]
+
+
+def test_the_uar_metric_loads_with_evaluate_from_the_installed_package(installed):
+    python, _, outside = installed
+    script = (
+        "import evaluate; from exhubert_hf.train.evaluation import uar_metric_path; "
+        "print(uar_metric_path()); print(evaluate.load(uar_metric_path()).compute(references=[0, 0, 1, 1], predictions=[0, 0, 0, 1]))"
+    )
+    result = run(["env", f"HF_HOME={outside / 'hf'}", "HF_HUB_OFFLINE=1", str(python), "-c", script], outside)
+    assert result.returncode == 0, result.stderr[-3000:]
+    path, scores = result.stdout.strip().splitlines()[-2:]
+    assert path.startswith(str(python.parents[1])) and path.endswith("uar.py")  # the wheel's copy, not the checkout's
+    assert scores == "{'uar': 0.75}"

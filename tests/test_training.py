@@ -135,6 +135,8 @@ def test_two_processes_train_on_disjoint_single_corpus_batches_and_end_identical
         [*launch, str(FINETUNE), *arguments], env={"EXHUBERT_TRAIN_DEBUG_DIR": str(debug), "OMP_NUM_THREADS": "1"}
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    # no warning on every process about looking for unused parameters (none can be unused here), no save bars
+    assert "find_unused_parameters" not in result.stderr and "Writing model shards" not in result.stderr, result.stderr[-3000:]
 
     logs = {rank: [json.loads(line) for line in open(debug / f"batches-rank{rank}.jsonl")] for rank in (0, 1)}
     assert len(logs[0]) == len(logs[1]) == 6  # every process loaded exactly one batch per step
@@ -368,19 +370,19 @@ def test_a_stage_1_run_on_an_unseen_test_corpus_exits_2_before_anything_is_loade
 
 
 def test_the_unseen_corpus_check_reads_a_prepared_dataset_and_train_corpora(synthetic, tmp_path):
-    from exhubert_hf.train.run import check_corpus_roles
+    from exhubert_hf.train.checks import corpus_role_problems
 
     _, _, dataset = synthetic
     dataset.save_to_disk(str(tmp_path / "prepared"))
     model_args, data_args, _ = parse_training_arguments(["--tiny", "true", "--prepared_dataset", str(tmp_path / "prepared")])
-    check_corpus_roles(model_args, data_args)  # alpha, beta, gamma: no test corpus
+    assert corpus_role_problems(model_args, data_args) == []  # alpha, beta, gamma: no test corpus
     renamed = dataset.map(lambda row: {"corpus": "mlend" if row["corpus"] == "beta" else row["corpus"]}, remove_columns=[])
     renamed.save_to_disk(str(tmp_path / "leaky"))
     data_args.prepared_dataset = str(tmp_path / "leaky")
-    with pytest.raises(ValueError, match="stage 1 would train on mlend"):
-        check_corpus_roles(model_args, data_args)
+    (problem,) = corpus_role_problems(model_args, data_args)
+    assert problem.startswith("stage 1 would train on mlend")
     data_args.train_corpora = ["alpha", "gamma"]
-    check_corpus_roles(model_args, data_args)
+    assert corpus_role_problems(model_args, data_args) == []
 
 
 def test_command_line_overrides_the_config_and_bad_keys_are_errors(tmp_path):

@@ -2,7 +2,8 @@
 
 Self-contained on purpose (numpy, datasets and evaluate only): `evaluate.load` copies this script into its
 modules cache, where `exhubert_hf` may not be importable. Load it offline with
-`evaluate.load("/path/to/exhubert_hf/metrics/uar.py")` or `exhubert_hf.evaluation.load_uar_metric()`.
+`evaluate.load(exhubert_hf.train.evaluation.uar_metric_path())` (the installed copy of this file) or
+`exhubert_hf.train.evaluation.load_uar_metric()`.
 """
 
 import datasets

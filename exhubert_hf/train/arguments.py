@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,14 +18,26 @@ from pathlib import Path
 import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.hf_argparser import string_to_bool
 
 from ..errors import UsageError
+from .frozen_layers import FROZEN_LAYER_MODES
 
 CONFIGS = resources.files("exhubert_hf") / "train" / "configs"
 
 
 class ConfigError(UsageError):
     """A config file or argument that cannot be used; the message names the file and the key."""
+
+    @classmethod
+    def listing(cls, problems: list[str]) -> "ConfigError":
+        """One error for all `problems` of a run's settings, one line each (they are one report): the first on the
+        error line itself, the others indented below it."""
+        first, *others = problems
+        if not others:
+            return cls(first)
+        more = f"{len(others)} more problem{'s' if len(others) > 1 else ''} below; nothing was done"
+        return cls(f"{first} ({more})\n" + "\n".join(f"  {line}" for line in others))
 
 
 STAGES = ("stage1", "stage2", "expand-only")
@@ -96,6 +109,16 @@ class ModelArguments:
         metadata={"help": 'JSON object of config fields to change, e.g. \'{"layerdrop": 0.0, "mask_time_prob": 0.0}\'.'},
     )
     attn_implementation: str | None = field(default=None, metadata={"help": "eager, sdpa or flash_attention_2."})
+    frozen_layer_memory: str = field(
+        default="keep",
+        metadata={
+            "help": "What the frozen original layers keep for backward (the same gradients in every mode): keep "
+            "(everything, fastest), compact (attention core recomputed, dropout masks stored as bits: about 7 MB "
+            "less per frozen layer and 3 s clip for a few percent of step time), recompute (nothing: one extra "
+            "forward pass of the originals). See docs/benchmarks.md.",
+            "choices": list(FROZEN_LAYER_MODES),
+        },
+    )
 
 
 @dataclass
@@ -138,8 +161,21 @@ class DataArguments:
     preprocessing_num_workers: int = field(default=1, metadata={"help": "Processes decoding audio in prepare."})
 
 
+@dataclass
+class ExHubertTrainingArguments(TrainingArguments):
+    """transformers' `TrainingArguments`, plus `overwrite_output_dir` (transformers 4's flag, which 5 dropped)."""
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace the run in output_dir (its model, results, plots and checkpoints). Without it, an "
+            "output_dir that holds a run is refused; --resume_from_checkpoint continues one instead."
+        },
+    )
+
+
 def build_argument_parser(prog: str | None = None) -> HfArgumentParser:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), prog=prog)
+    parser = HfArgumentParser((ModelArguments, DataArguments, ExHubertTrainingArguments), prog=prog)
     parser.description = (
         "Fine-tune HuBERT / ExHuBERT for six-class speech emotion recognition with round-robin batches over "
         "corpora. Settings come from the paper's defaults, then --config FILE (YAML or JSON), then the "
@@ -186,39 +222,97 @@ def load_config_file(name_or_path) -> dict:
 
 
 def _config_defaults(parser, config: dict, source: str) -> dict:
-    """Config values as parser defaults: names checked, strings converted like command-line values (so `1e-5`,
-    which YAML reads as a string, becomes a float), mappings of corpora turned into NAME=ROOT entries, other
-    mappings (e.g. lr_scheduler_kwargs, config_overrides) into JSON where the argument takes a string."""
+    """Config values as parser defaults: names checked, values checked and converted like command-line values (so
+    `1e-5`, which YAML reads as a string, becomes a float), mappings of corpora turned into NAME=ROOT entries, other
+    mappings (e.g. lr_scheduler_kwargs, config_overrides) into JSON where the argument takes a string. Every bad
+    key is reported at once, each as `FILE: KEY: problem`."""
     actions = {action.dest: action for action in parser._actions if action.dest != "help"}
     unknown = sorted(set(config) - set(actions))
     if unknown:
         raise ConfigError(f"{source}: unknown argument(s) {', '.join(unknown)}; see --help for the names")
-    defaults = {}
+    defaults, problems = {}, []
     for name, value in config.items():
-        action = actions[name]
-        if name in ("corpora",) and isinstance(value, dict):
-            value = [f"{corpus}={root}" for corpus, root in value.items()]
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        convert = action.type if callable(action.type) else None
-        if action.nargs in ("+", "*") and value is not None:
-            values = value if isinstance(value, list) else [value]
-            value = [convert(item) if convert and isinstance(item, str) else item for item in values]
-        elif isinstance(value, str) and convert is not None:
-            value = convert(value)
-        if action.choices is not None and value is not None:
-            values = value if isinstance(value, list) else [value]
-            bad = [item for item in values if item not in action.choices]
-            if bad:
-                raise ConfigError(f"{source}: {name}={bad[0]!r} is not one of {list(action.choices)}")
-        defaults[name] = value
+        try:
+            defaults[name] = _config_value(name, value, actions[name])
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as error:
+            problems.append(f"{source}: {name}: {error}")
+    if problems:
+        raise ConfigError.listing(problems)
     return defaults
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", string_to_bool: "true or false"}
+
+
+def _config_value(name: str, value, action):
+    """One config value as the parser would have made it from the command line; ValueError saying what is wrong."""
+    if value is None:
+        if not _accepts_none(name):
+            raise ValueError("null is not allowed here: give a value, or leave the key out for the default")
+        return None
+    if name == "corpora" and isinstance(value, dict):
+        value = [f"{corpus}={root}" for corpus, root in value.items()]
+    elif isinstance(value, dict):
+        value = json.dumps(value)
+    if name == "config_overrides":
+        config_overrides_dict(value)  # raises naming the problem
+    if action.nargs in ("+", "*"):
+        value = [_converted(item, action) for item in (value if isinstance(value, list) else [value])]
+    else:
+        value = _converted(value, action)
+    values = value if isinstance(value, list) else [value]
+    if action.choices is not None and any(item not in action.choices for item in values):
+        bad = next(item for item in values if item not in action.choices)
+        raise ValueError(f"{bad!r} is not one of {list(action.choices)}")
+    return value
+
+
+def _converted(value, action):
+    convert = action.type if callable(action.type) else None
+    expected = _TYPE_NAMES.get(convert)
+    if expected is None:  # strings and choices: YAML scalars other than strings pass as they are (e.g. report_to lists)
+        return convert(value) if convert is not None and isinstance(value, str) else value
+    if isinstance(value, str):
+        try:
+            return convert(value)
+        except (ValueError, argparse.ArgumentTypeError):
+            raise ValueError(f"{value!r} is not {expected}") from None
+    if convert is string_to_bool:
+        if isinstance(value, bool):
+            return value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if convert is float or float(value).is_integer():
+            return convert(value)
+    raise ValueError(f"{value!r} is not {expected}")
+
+
+def _accepts_none(name: str) -> bool:
+    for arguments in (ModelArguments, DataArguments, ExHubertTrainingArguments):
+        hint = typing.get_type_hints(arguments).get(name)
+        if hint is not None:
+            return type(None) in typing.get_args(hint)
+    return True
+
+
+def config_overrides_dict(overrides) -> dict:
+    """`config_overrides` (a JSON object as a string, or a mapping) as a dict; ValueError when it is not one."""
+    if overrides is None or overrides == "":
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    try:
+        value = json.loads(overrides)
+    except ValueError as error:
+        raise ValueError(f"not valid JSON ({error}): {overrides!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object of config fields, got {overrides!r}")
+    return value
+
+
 def parse_training_arguments(argv=None, prog: str | None = None):
-    """(ModelArguments, DataArguments, TrainingArguments) from the paper's defaults, then `--config FILE` (or a
-    bundled config's name), then the other command-line flags. A lone YAML/JSON path as the only argument is
-    read as the config."""
+    """(ModelArguments, DataArguments, ExHubertTrainingArguments) from the paper's defaults, then `--config FILE`
+    (or a bundled config's name), then the other command-line flags. A lone YAML/JSON path as the only argument is
+    read as the config. A value that cannot be used is a ConfigError naming the key and where it came from."""
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
@@ -231,11 +325,19 @@ def parse_training_arguments(argv=None, prog: str | None = None):
         # `accelerate launch --multi_gpu` / torchrun on a machine without GPUs: gloo on CPU, not N lone processes
         parser.set_defaults(use_cpu=True)
     if config is not None:
-        parser.set_defaults(**_config_defaults(parser, load_config_file(config), str(config)))
-    outputs = parser.parse_args_into_dataclasses(args=rest)
+        parser.set_defaults(**_config_defaults(parser, load_config_file(config), str(config_path(config))))
+    source = "the command line" if config is None else f"{config_path(config)} and the command line"
+    try:
+        outputs = parser.parse_args_into_dataclasses(args=rest)
+    except (ValueError, TypeError) as error:  # TrainingArguments.__post_init__: settings that do not fit together
+        raise ConfigError(f"{source}: {error}") from error
     model_args, data_args, training_args = outputs[:3]
     if model_args.stage not in STAGES:
         raise ConfigError(f"stage must be one of {STAGES}, got {model_args.stage!r}")
+    try:
+        config_overrides_dict(model_args.config_overrides)
+    except ValueError as error:
+        raise ConfigError(f"{source}: config_overrides: {error}") from None
     return model_args, data_args, training_args
 
 
@@ -256,9 +358,11 @@ __all__ = [
     "STAGES",
     "ConfigError",
     "DataArguments",
+    "ExHubertTrainingArguments",
     "ModelArguments",
     "build_argument_parser",
     "bundled_configs",
+    "config_overrides_dict",
     "config_path",
     "launched_distributed",
     "load_config_file",

@@ -209,12 +209,17 @@ def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
     np.add.at(counts, (labels, predictions), 1)
     return counts
 
+def uar_metric_path() -> str:
+    """Where the installed package keeps the UAR metric script, for `evaluate.load(uar_metric_path())` (offline;
+    the script is self-contained, so evaluate's module cache needs no `exhubert_hf`)."""
+    return str(UAR_METRIC_SCRIPT)
+
+
 def load_uar_metric(**kwargs):
-    """`evaluate.load` of the UAR metric script shipped in `exhubert_hf/metrics/uar.py` (works offline; the
-    script is self-contained, so evaluate's module cache needs no `exhubert_hf`)."""
+    """`evaluate.load(uar_metric_path(), **kwargs)`: the UAR metric as an `evaluate` module."""
     import evaluate
 
-    return evaluate.load(str(UAR_METRIC_SCRIPT), **kwargs)
+    return evaluate.load(uar_metric_path(), **kwargs)
 
 
 __all__ = [
@@ -228,6 +233,7 @@ __all__ = [
     "results_dict",
     "results_markdown",
     "results_table",
+    "uar_metric_path",
     "unweighted_average_recall",
     "weighted_accuracy",
     "write_results",

@@ -3,30 +3,31 @@ training (resuming if asked), the final model in output_dir, test results per co
 """
 
 import dataclasses
-import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 from datasets import load_from_disk
+from tqdm.auto import tqdm
 from transformers import HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import set_seed
+from transformers.utils import logging as transformers_logging
 
 from ..configuration_exhubert import EXHUBERT_LABELS
 from ..data.plan import parse_corpus_entries
 from ..data.prepare import prepare_corpora
-from ..data.roles import unseen_corpora
 from ..errors import ModelLoadError, UsageError
-from ..loading import read_model_config
+from ..loading import check_loading_info, read_model_config
 from ..modeling_exhubert import ExHubertForSequenceClassification, default_feature_extractor
 from ..testing import tiny_hubert_config
-from .arguments import ConfigError, DataArguments, ModelArguments, launched_distributed
+from .arguments import ConfigError, DataArguments, ModelArguments, config_overrides_dict, launched_distributed
+from .checks import check_run, clear_previous_run, unsupported_model_type
 from .evaluation import corpus_metrics, write_results
-from .plots import plot_confusion_matrix, plot_uar_curves
+from .frozen_layers import set_frozen_layer_memory
 from .run_info import write_run_info
 from .trainer import RoundRobinTrainer
 
@@ -83,21 +84,6 @@ def split_by_corpus(split) -> dict:
     return {name: split.select(np.flatnonzero(column == name).tolist()) for name in sorted(set(column.tolist()))}
 
 
-def _config_overrides(model_args: ModelArguments) -> dict:
-    overrides = model_args.config_overrides
-    if overrides is None or overrides == "":
-        return {}
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    try:
-        value = json.loads(overrides)
-    except ValueError as error:
-        raise ConfigError(f"config_overrides is not valid JSON ({error}): {overrides!r}") from error
-    if not isinstance(value, dict):
-        raise ConfigError(f"config_overrides must be a JSON object, got {overrides!r}")
-    return value
-
-
 def expansion_settings(model_args: ModelArguments, overrides: dict | None = None) -> dict:
     """The block-expansion arguments of a run (`ExHubertForSequenceClassification.from_hubert`). Expansion turns
     layer drop off (as the official code does) unless `config_overrides` sets `layerdrop` explicitly."""
@@ -117,7 +103,7 @@ def build_model(model_args: ModelArguments, seed: int = 0):
     stage2 / expand-only the block expansion of a HuBERT (an ExHuBERT is used as it is); freezing as asked."""
     id2label = dict(enumerate(EXHUBERT_LABELS))
     label2id = {label: index for index, label in id2label.items()}
-    overrides = _config_overrides(model_args)
+    overrides = config_overrides_dict(model_args.config_overrides)
     load_kwargs = {}
     if model_args.attn_implementation:
         load_kwargs["attn_implementation"] = model_args.attn_implementation
@@ -139,18 +125,9 @@ def build_model(model_args: ModelArguments, seed: int = 0):
                 path, revision=model_args.model_revision, **overrides, **load_kwargs
             )
         elif model_type == "hubert":
-            model = HubertForSequenceClassification.from_pretrained(
-                path,
-                revision=model_args.model_revision,
-                num_labels=len(id2label),
-                id2label=id2label,
-                label2id=label2id,
-                ignore_mismatched_sizes=True,
-                **overrides,
-                **load_kwargs,
-            )
+            model = _hubert_with_six_class_head(path, model_args.model_revision, id2label, **overrides, **load_kwargs)
         else:
-            raise ModelLoadError(f"{path} holds a {model_type!r} model; ExHuBERT fine-tuning needs a HuBERT or ExHuBERT")
+            raise ModelLoadError(unsupported_model_type(path, model_type))
     is_exhubert = isinstance(model, ExHubertForSequenceClassification)
     if model_args.stage in ("stage2", "expand-only") and not is_exhubert:
         model = ExHubertForSequenceClassification.from_hubert(model, **expansion_settings(model_args, overrides))
@@ -163,85 +140,116 @@ def build_model(model_args: ModelArguments, seed: int = 0):
             model.freeze_feature_encoder()
     elif model_args.freeze_feature_encoder:
         model.freeze_feature_encoder()
+    if isinstance(model, ExHubertForSequenceClassification):
+        set_frozen_layer_memory(model, model_args.frozen_layer_memory)
     model.train()
     if feature_extractor is None:
         feature_extractor = default_feature_extractor(model.config)
     return model, feature_extractor
 
 
-def uar_history(log_history, corpora) -> dict[str, list[tuple[int, float]]]:
-    """{corpus: [(step, validation UAR), ...]} from a Trainer's `state.log_history`."""
-    history = {corpus: [] for corpus in corpora}
-    for entry in log_history:
-        for corpus in corpora:
-            value = entry.get(f"eval_{corpus}_uar")
-            if value is not None and "step" in entry:
-                history[corpus].append((int(entry["step"]), float(value)))
-    return {corpus: points for corpus, points in history.items() if points}
+# Stage 1 gives a HuBERT a new six-class head; a CTC checkpoint's head (lm_head) is left behind; SpecAugment's embedding
+# is missing from some checkpoints and starts anew. Any other missing, unexpected or misshapen tensor is an error.
+_EXPECTED_LOADING_DIFFERENCES = {
+    "missing_keys": ("projector.", "classifier.", "hubert.masked_spec_embed"),
+    "unexpected_keys": ("lm_head.",),
+    "mismatched_keys": ("projector.", "classifier."),
+}
+
+
+def _hubert_with_six_class_head(path, revision, id2label, **kwargs):
+    """`HubertForSequenceClassification.from_pretrained` with the six ExHuBERT classes. transformers' load report,
+    which lists the new head as missing, is replaced by a check that nothing else is."""
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        model, info = HubertForSequenceClassification.from_pretrained(
+            path,
+            revision=revision,
+            num_labels=len(id2label),
+            id2label=id2label,
+            label2id={label: index for index, label in id2label.items()},
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+            **kwargs,
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    unexpected = {
+        kind: [key for key in info.get(kind) or () if not str(key[0] if isinstance(key, tuple) else key).startswith(allowed)]
+        for kind, allowed in _EXPECTED_LOADING_DIFFERENCES.items()
+    }
+    check_loading_info(path, unexpected)
+    logger.info("%s: a new six-class head (projector, classifier) is initialised for fine-tuning", path)
+    return model
 
 
 def evaluate_test_sets(trainer: RoundRobinTrainer, test_sets: Mapping) -> dict[str, dict]:
-    """{corpus: {"uar", "wa", "num_clips", "labels", "predictions"}} on each test set (all processes take part)."""
+    """{corpus: {"uar", "wa", "num_clips", "labels", "predictions"}} on each test set (all processes take part).
+    One progress bar over the corpora (where the Trainer shows bars), not one per corpus."""
     results = {}
-    for corpus, dataset in test_sets.items():
-        output = trainer.predict(dataset, metric_key_prefix=f"test_{corpus}")
-        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        predictions = np.asarray(logits).argmax(axis=-1)
-        labels = np.asarray(output.label_ids)
-        results[corpus] = dict(corpus_metrics(labels, predictions), labels=labels, predictions=predictions)
+    progress = trainer.pop_callback(ProgressCallback)
+    try:
+        shown = progress is not None and trainer.is_world_process_zero()
+        for corpus, dataset in tqdm(test_sets.items(), desc="test", unit="corpus", disable=not shown):
+            output = trainer.predict(dataset, metric_key_prefix=f"test_{corpus}")
+            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+            predictions = np.asarray(logits).argmax(axis=-1)
+            labels = np.asarray(output.label_ids)
+            results[corpus] = dict(corpus_metrics(labels, predictions), labels=labels, predictions=predictions)
+    finally:
+        if progress is not None:
+            trainer.add_callback(progress)
     return results
 
 
-def check_corpus_roles(model_args: ModelArguments, data_args: DataArguments) -> None:
-    """Refuse a stage-1 run on Table 2's unseen test corpora, which the paper keeps out of EmoSet++ fine-tuning
-    (exhubert_hf/data/corpus_roles.yaml), unless `allow_unseen_corpora`. Decided from the corpus names alone,
-    before any model download or data preparation."""
-    if model_args.stage != "stage1" or data_args.allow_unseen_corpora:
-        return
-    if data_args.train_corpora:
-        names = list(data_args.train_corpora)
-    elif data_args.corpora:
-        names = list(parse_corpus_entries(data_args.corpora))
-    elif data_args.prepared_dataset:
-        dataset = load_from_disk(data_args.prepared_dataset)
-        names = sorted(set().union(*(split.unique("corpus") for split in dataset.values())))
+def run_title(model_args: ModelArguments, corpora=()) -> str:
+    """What the run is, in words, for plot titles and results tables: e.g. "stage 2: block expansion (1 copy per
+    layer, originals frozen) of runs/stage1, on crema_d"."""
+    model = "a tiny random HuBERT" if model_args.tiny else model_args.model_name_or_path
+    if model_args.stage == "stage1":
+        what = f"stage 1: fine-tuning of {model}"
     else:
-        return
-    unseen = unseen_corpora(names)
-    if unseen:
-        raise ConfigError(
-            f"stage 1 would train on {', '.join(unseen)}: Table 2's unseen test corpora, which the paper keeps out of "
-            "EmoSet++ fine-tuning; leave them out, or pass --allow_unseen_corpora true to train on them anyway"
-        )
+        copies = f"{model_args.num_copies_per_layer} cop{'y' if model_args.num_copies_per_layer == 1 else 'ies'} per layer"
+        originals = "originals frozen" if model_args.freeze_original_layers else "originals trained"
+        what = f"{'stage 2' if model_args.stage == 'stage2' else 'expand-only'}: block expansion ({copies}, {originals}) of {model}"
+    return what + (f", on {', '.join(corpora)}" if corpora else "")
 
 
 def run_finetuning(model_args: ModelArguments, data_args: DataArguments, training_args, callbacks=None, quiet: bool = False) -> dict:
-    """The whole run: data, model, round-robin training (resuming if asked), final model in output_dir, test
-    results per corpus (results.json/md/csv), validation-UAR curves and confusion matrices. Returns
-    `{"output_dir", "results" (results.json's content, or None), "plots": [...], "model_dir", "trainer"}`.
-    `quiet` drops the Trainer's printed logs and progress bars (the `callbacks` still see everything)."""
+    """The whole run: every setting checked first (`checks.check_run`: all problems at once, before any download or
+    decoding), then data, model, round-robin training (resuming if asked), the final model in output_dir, test
+    results per corpus (results.json/md/csv), validation-UAR curves (redrawn at every evaluation) and test confusion
+    matrices. Returns `{"output_dir", "results" (results.json's content, or None), "plots": [...], "model_dir",
+    "trainer"}`. `quiet` drops the Trainer's printed logs and progress bars (the `callbacks` still see everything)."""
     if launched_distributed() and training_args.world_size <= 1:
         raise UsageError(
             f"launched as one of {os.environ['WORLD_SIZE']} processes, but training is not distributed (no GPU? pass "
             "--use_cpu true for CPU training with gloo): every process would train alone on the same output_dir"
         )
-    check_corpus_roles(model_args, data_args)
+    check_run(model_args, data_args, training_args)
     output_dir = Path(training_args.output_dir)
     is_main = training_args.process_index == 0
+    if training_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
+        with training_args.main_process_first(desc="clear output_dir"):
+            if is_main and clear_previous_run(output_dir):
+                logger.warning("replaced the run in %s (--overwrite_output_dir)", output_dir)
     set_seed(training_args.seed)
-    model, feature_extractor = build_model(model_args, seed=training_args.seed)
     if is_main:
         write_run_info(output_dir, model_args, data_args, training_args)  # what the run started from, for `exhubert push`
     if model_args.stage == "expand-only":
+        model, feature_extractor = build_model(model_args, seed=training_args.seed)
         if is_main:
             model.save_pretrained(output_dir)
             feature_extractor.save_pretrained(output_dir)
             model.print_trainable_parameters()
         return {"output_dir": str(output_dir), "results": None, "plots": [], "model_dir": str(output_dir)}
 
-    dataset = load_training_data(data_args, training_args, show_progress=not quiet)
+    dataset = load_training_data(data_args, training_args, show_progress=not quiet)  # data first: it fails more often
+    model, feature_extractor = build_model(model_args, seed=training_args.seed)
     validation_sets = split_by_corpus(dataset.get("validation"))
     test_sets = split_by_corpus(dataset.get("test"))
+    title = run_title(model_args, sorted(set(dataset["train"]["corpus"])))
     if not validation_sets and training_args.eval_strategy != "no":
         logger.warning("no validation clips: evaluation during training and best-model selection are off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -253,37 +261,22 @@ def run_finetuning(model_args: ModelArguments, data_args: DataArguments, trainin
         processing_class=feature_extractor,
         max_seconds=data_args.max_seconds,
         callbacks=callbacks,
+        plot_title=title,
     )
     if quiet:
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model()  # the final (with load_best_model_at_end: the best) model, loadable from output_dir
     trainer.save_state()
 
-    results, plots = None, []
-    test_results = evaluate_test_sets(trainer, test_sets) if test_sets else {}
-    if is_main:
-        name = Path(model_args.model_name_or_path).name if not model_args.tiny else "tiny HuBERT"
-        model_name = f"{model_args.stage} ({name})"
-        if test_results:
-            results = write_results(test_results, output_dir, split="test", model_name=model_name)
-            for corpus, values in test_results.items():
-                path = output_dir / f"confusion_{_file_safe(corpus)}.png"
-                plot_confusion_matrix(values["labels"], values["predictions"], path, title=f"{corpus} (test)")
-                plots.append(str(path))
-        history = uar_history(trainer.state.log_history, list(validation_sets))
-        if history:
-            path = plot_uar_curves(history, output_dir / "validation_uar.png", title=f"Validation UAR, {model_name}")
-            plots.insert(0, str(path))
+    results = None
+    test_results = evaluate_test_sets(trainer, test_sets) if test_sets else {}  # draws confusion_<corpus>.png
+    if is_main and test_results:
+        results = write_results(test_results, output_dir, split="test", model_name=title)
     trainer.accelerator.wait_for_everyone()
+    plots = [str(path) for path in trainer.plots_callback.plots.values()]
     return {"output_dir": str(output_dir), "results": results, "plots": plots, "model_dir": str(output_dir), "trainer": trainer}
-
-
-def _file_safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def format_results(summary: dict) -> str:
@@ -300,13 +293,12 @@ def format_results(summary: dict) -> str:
 
 __all__ = [
     "build_model",
-    "check_corpus_roles",
     "expansion_settings",
     "evaluate_test_sets",
     "format_results",
     "load_training_data",
     "run_finetuning",
     "select_corpora",
+    "run_title",
     "split_by_corpus",
-    "uar_history",
 ]

@@ -25,6 +25,11 @@ What it changes, and why:
 * **Per-corpus evaluation.** With `eval_dataset={corpus: dataset}` the metrics are `eval_<corpus>_uar`,
   `eval_<corpus>_wa`, ... plus their means `eval_uar`, `eval_wa`, `eval_loss`, logged as one entry, so
   `metric_for_best_model="uar"` selects checkpoints by the mean UAR over corpora.
+* **Plots.** A `TrainingPlotsCallback` (`exhubert_hf.train.callbacks`) redraws `validation_uar.png` at every
+  evaluation and draws a confusion matrix at every `predict`; `plot_title` heads them, `plots=False` leaves it out.
+* **DDP without needless work.** Unless `ddp_find_unused_parameters` is set, DDP looks for unused parameters only when
+  some can go unused (`parameters_can_go_unused`): frozen parameters are not DDP's concern, layer drop and an unused
+  SpecAugment embedding are.
 * **Loadable folders.** Every checkpoint and the final model hold config, weights and
   `preprocessor_config.json` (the feature extractor is the Trainer's `processing_class`), and for ExHuBERT the
   remote-code files, so `AutoModelForAudioClassification.from_pretrained(folder, trust_remote_code=True)` and
@@ -34,6 +39,7 @@ What it changes, and why:
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import json
 import logging
@@ -57,6 +63,7 @@ from ..errors import UsageError
 from ..modeling_exhubert import default_feature_extractor
 from ..preprocessing import receptive_field
 from . import debug
+from .callbacks import TrainingPlotsCallback
 from .checkpoints import (
     SAMPLER_STATE,
     TRAINER_STATE,
@@ -68,6 +75,8 @@ from .checkpoints import (
 )
 
 logger = logging.getLogger(__name__)
+
+MAX_STEPS_NEEDED = "round-robin training counts steps, not epochs: set max_steps (the paper: 3000 for stage 1, 10000 for stage 2)"
 
 # The steps of `Trainer._save_checkpoint` (transformers 5.24) that `RoundRobinTrainer._save_checkpoint` mirrors,
 # in order. `saved_checkpoint_steps()` reads them from the installed transformers; tests/test_drift.py fails
@@ -115,7 +124,8 @@ class RoundRobinTrainer(Trainer):
     `train_dataset` is a prepared split (`exhubert_hf.schema`: `audio`, `label`, `corpus`, ...);
     `eval_dataset` a prepared split or a dict `{corpus: split}`. When `data_collator` is not given it is an
     `AudioCollator` over `processing_class` (default: `default_feature_extractor(model.config)`), cropping clips
-    to their first `max_seconds`. `compute_metrics` defaults to UAR and WA (`exhubert_hf.evaluation`).
+    to their first `max_seconds`. `compute_metrics` defaults to UAR and WA (`exhubert_hf.train.evaluation`). The plots
+    (module docstring) are headed by `plot_title`; `plots=False` draws none.
     """
 
     def __init__(
@@ -129,6 +139,9 @@ class RoundRobinTrainer(Trainer):
         *,
         max_seconds: float | None = None,
         compute_metrics=None,
+        plot_title: str | None = None,
+        plots: bool = True,
+        callbacks=None,
         **kwargs,
     ):
         if processing_class is None and model is not None:
@@ -145,6 +158,14 @@ class RoundRobinTrainer(Trainer):
             from .evaluation import compute_metrics as uar_and_wa
 
             compute_metrics = uar_and_wa
+        self.plots_callback = TrainingPlotsCallback(plot_title, compute_metrics=compute_metrics) if plots else None
+        if self.plots_callback is not None:
+            compute_metrics = self.plots_callback.compute_metrics
+            callbacks = [*(callbacks or ()), self.plots_callback]
+        checkpointing = getattr(args, "activation_checkpointing", False) or getattr(model, "is_activation_checkpointing", False)
+        if args is not None and model is not None and args.ddp_find_unused_parameters is None and not checkpointing:
+            # (with activation checkpointing transformers' own rule holds: it never looks for unused parameters)
+            args = dataclasses.replace(args, ddp_find_unused_parameters=parameters_can_go_unused(model))
         super().__init__(
             model=model,
             args=args,
@@ -153,6 +174,7 @@ class RoundRobinTrainer(Trainer):
             eval_dataset=eval_dataset,
             processing_class=processing_class,
             compute_metrics=compute_metrics,
+            callbacks=callbacks,
             **kwargs,
         )
         # HuBERT's and ExHuBERT's forward take **kwargs but return the batch-mean loss, ignoring
@@ -186,10 +208,7 @@ class RoundRobinTrainer(Trainer):
     def _build_round_robin_sampler(self, corpora) -> RoundRobinBatchSampler:
         args = self.args
         if args.max_steps is None or args.max_steps <= 0:
-            raise UsageError(
-                "round-robin training counts steps, not epochs: set max_steps (the paper: 3000 for stage 1, "
-                "10000 for stage 2)"
-            )
+            raise UsageError(MAX_STEPS_NEEDED)
         return RoundRobinBatchSampler.from_corpus_column(
             corpora,
             self._train_batch_size,
@@ -358,6 +377,21 @@ class RoundRobinTrainer(Trainer):
             rotate_checkpoints(run_dir, args.save_total_limit, final_dir, self.state.best_model_checkpoint)
 
 
+def parameters_can_go_unused(model) -> bool:
+    """Whether a training step can leave some trainable parameter without a gradient, which DDP must then look for
+    (`find_unused_parameters`; looking when none can be unused costs a graph traversal per step and a warning on
+    every process). Frozen parameters never count. Unused can be: the encoder layers under layer drop, and the
+    SpecAugment embedding when no time masking uses it."""
+    config = model.config
+    if getattr(config, "layerdrop", 0.0) > 0 and any(
+        parameter.requires_grad for name, parameter in model.named_parameters() if ".layers." in name
+    ):
+        return True
+    embedding = getattr(getattr(model, "hubert", model), "masked_spec_embed", None)
+    masks_time = getattr(config, "apply_spec_augment", True) and getattr(config, "mask_time_prob", 0.0) > 0
+    return embedding is not None and embedding.requires_grad and not masks_time
+
+
 def _make_shard_passthrough(loader, sampler) -> None:
     """`accelerator.prepare` wraps the batch sampler in a `BatchSamplerShard` that would hand consecutive batches
     to different processes; our sampler already yields this process's part of every step, so the wrapper must
@@ -375,4 +409,11 @@ def _make_shard_passthrough(loader, sampler) -> None:
         raise RuntimeError(f"unexpected data loader layout after accelerator.prepare: {type(shard).__name__}")
 
 
-__all__ = ["MIRRORED_SAVE_CHECKPOINT_STEPS", "RoundRobinTrainer", "saved_checkpoint_steps", "seed_for_step"]
+__all__ = [
+    "MAX_STEPS_NEEDED",
+    "MIRRORED_SAVE_CHECKPOINT_STEPS",
+    "RoundRobinTrainer",
+    "parameters_can_go_unused",
+    "saved_checkpoint_steps",
+    "seed_for_step",
+]
