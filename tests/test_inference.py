@@ -21,6 +21,7 @@ from transformers import pipeline
 from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification
 from exhubert_hf.data.audio import audio_info, find_audio_files
 from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, window_bounds
+from exhubert_hf.inference.backends import check_backend
 from exhubert_hf.modeling_exhubert import receptive_field
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -45,7 +46,7 @@ def group_norm_model_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(model_folder):
-    return EmotionPredictor(model_folder, show_progress=False)
+    return EmotionPredictor(model_folder, show_progress=False, backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,8 @@ def test_results_do_not_depend_on_the_batch(model_folder, group_norm_model_folde
     folder = model_folder if norm == "layer" else group_norm_model_folder
     files = find_audio_files(EMODB)[::45]
     frames = [
-        EmotionPredictor(folder, batch_size=batch_size, show_progress=False).predict_files(files).to_frame() for batch_size in (1, 7)
+        EmotionPredictor(folder, batch_size=batch_size, show_progress=False, backend="torch").predict_files(files).to_frame()
+        for batch_size in (1, 7)
     ]
     np.testing.assert_allclose(
         frames[0][list(EXHUBERT_LABELS)].to_numpy(), frames[1][list(EXHUBERT_LABELS)].to_numpy(), atol=1e-5
@@ -144,14 +146,14 @@ def test_a_short_clip_gets_what_the_pipeline_gives(model_folder):
     scores = {item["label"]: item["score"] for item in classifier(clip, top_k=None)}
     assert sorted(scores) == sorted(EXHUBERT_LABELS)
     assert abs(sum(scores.values()) - 1) <= 1e-5
-    frame = EmotionPredictor(model_folder, show_progress=False).predict_signal(clip, 16000).to_frame()
+    frame = EmotionPredictor(model_folder, show_progress=False, backend="torch").predict_signal(clip, 16000).to_frame()
     assert list(frame.level) == ["file", "window"]
     for label in EXHUBERT_LABELS:
         assert frame[label].iloc[0] == pytest.approx(scores[label], abs=1e-5)
 
 
 def test_models_without_attention_mask_see_windows_zero_padded_to_the_window(group_norm_model_folder):
-    predictor = EmotionPredictor(group_norm_model_folder, window=3.0, show_progress=False)
+    predictor = EmotionPredictor(group_norm_model_folder, window=3.0, show_progress=False, backend="torch")
     assert not predictor.preprocessing.attention_mask
     clip = np.random.default_rng(1).standard_normal(16000).astype(np.float32)
     normalised = (clip - clip.mean()) / np.sqrt(clip.var() + 1e-7)
@@ -196,7 +198,8 @@ def few_files():
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
 def test_predict_outputs_parse_back(model_folder, few_files, tmp_path, monkeypatch, fmt, emodb_predictions):
     output = tmp_path / f"predictions.{fmt}"
-    status = run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--format", fmt, "--output", output, "--no-progress")
+    arguments = ["--format", fmt, "--output", output, "--backend", "torch", "--no-progress"]
+    status = run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, *arguments)
     assert status == 0
     if fmt == "csv":
         frame = pd.read_csv(output, keep_default_na=False, na_values={"window": [""]})
@@ -229,7 +232,7 @@ def test_predict_table_levels_and_overwrite(model_folder, few_files, tmp_path, m
 @needs_emodb
 def test_int8_prediction_stays_close_to_float32(model_folder, few_files, tmp_path, monkeypatch, emodb_predictions):
     output = tmp_path / "int8.csv"
-    assert run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--int8", "-o", output, "--no-progress") == 0
+    assert run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--backend", "int8", "-o", output, "--no-progress") == 0
     frame = pd.read_csv(output, keep_default_na=False, na_values={"window": [""]})
     assert_consistent_probabilities(frame)
     expected = emodb_predictions[emodb_predictions.file.isin(map(str, few_files))]
@@ -237,7 +240,7 @@ def test_int8_prediction_stays_close_to_float32(model_folder, few_files, tmp_pat
     difference = np.abs(frame[list(EXHUBERT_LABELS)].to_numpy(float) - expected[list(EXHUBERT_LABELS)].to_numpy())
     assert 0 < difference.max() <= 0.02, "quantized, and close"
     with pytest.raises(ValueError, match="CPU only"):
-        EmotionPredictor(model_folder, device="meta", int8=True)
+        check_backend("int8", torch.device("cuda"))
 
 
 @needs_emodb
@@ -272,8 +275,8 @@ def test_predict_in_a_subprocess_through_the_cli_entry_point(model_folder, few_f
 def test_embeddings_to_npy_and_parquet(model_folder, few_files, tmp_path, monkeypatch):
     files = few_files[:5]
     npy, parquet = tmp_path / "emb.npy", tmp_path / "emb.parquet"
-    assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", npy, "--no-progress") == 0
-    assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", parquet, "--no-progress") == 0
+    for output in (npy, parquet):
+        assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", output, "--backend", "torch", "--no-progress") == 0
     vectors = np.load(npy)
     assert vectors.shape == (5, 32) and vectors.dtype == np.float32
     assert (tmp_path / "emb.files.txt").read_text().splitlines() == list(map(str, files))
