@@ -305,3 +305,148 @@ def test_long_embeddings_weight_windows_by_frames(predictor):
     expected = sum(frame * vector for frame, vector in zip(frames, vectors)) / sum(frames)
     np.testing.assert_allclose(whole, expected, atol=1e-5)
     assert whole.shape == (32,)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the engine: steady batches, a progress bar that counts windows as they finish, batches bounded by samples
+
+
+class FakeClock:
+    """The time tqdm sees; the fake backend below advances it as a model would (cost ~ padded samples)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class TimedFakeBackend:
+    name = description = reason = "fake"
+
+    def __init__(self, clock, batched, seconds_per_sample=2e-5, seconds_per_call=0.01):
+        self.clock, self.batched = clock, batched
+        self.seconds_per_sample, self.seconds_per_call = seconds_per_sample, seconds_per_call
+        self.shapes = []
+
+    def logits(self, features):
+        batch, width = features["input_values"].shape
+        self.shapes.append((batch, width))
+        self.clock.now += self.seconds_per_sample * batch * width + self.seconds_per_call
+        return torch.zeros(batch, len(EXHUBERT_LABELS))
+
+
+@pytest.fixture
+def recorded_progress(monkeypatch):
+    """Every progress-bar update as (fake time, windows done, total, tqdm's estimate of the time left, increment)."""
+    import io
+
+    import tqdm.std
+
+    import exhubert_hf.inference.predictor as predictor_module
+
+    clock, records = FakeClock(), []
+    monkeypatch.setattr(tqdm.std, "time", clock)
+
+    class RecordingBar(tqdm.std.tqdm):
+        monitor_interval = 0
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, file=io.StringIO(), **kwargs)
+
+        def update(self, n=1):
+            super().update(n)
+            info = self.format_dict
+            rate = info["rate"] or (info["n"] / info["elapsed"] if info["elapsed"] else None)  # as tqdm's format_meter
+            records.append((clock.now, info["n"], info["total"], (info["total"] - info["n"]) / rate if rate else None, n))
+
+    monkeypatch.setattr(predictor_module, "tqdm", RecordingBar)
+    return clock, records
+
+
+@pytest.fixture(scope="module")
+def long_and_short_files(tmp_path_factory):
+    """120 files in a repeating pattern of one 9 s file (three 3 s windows) and four of 0.25 s, and one broken
+    file: 20 % of the files hold most of the audio, the worst case for an estimate made from the first windows
+    when the long windows go first."""
+    folder = tmp_path_factory.mktemp("long-and-short")
+    paths = []
+    for number in range(120):
+        seconds = 9.0 if number % 5 == 0 else 0.25
+        paths.append(write_tone(folder / f"{number:03d}.wav", seconds, seed=number))
+    (folder / "broken.wav").write_bytes(b"RIFF not really")
+    paths.insert(37, folder / "broken.wav")
+    return paths
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one-window-at-a-time", "batched"])
+def test_progress_counts_windows_as_they_finish_and_its_estimate_holds(model_folder, long_and_short_files, recorded_progress, batched):
+    clock, records = recorded_progress
+    predictor = EmotionPredictor(model_folder, batch_size=8, show_progress=True, backend="torch", pool_samples=2**19)
+    predictor.backend = TimedFakeBackend(clock, batched)
+    predictions = predictor.predict_files(long_and_short_files)
+    assert len(predictions.failed) == 1
+    windows = 24 * 3 + 96
+    assert records[-1][1] == records[-1][2] == windows  # the total is exact once the files have been read
+    assert sum(record[4] for record in records) == windows
+    assert all(0 < record[4] <= 8 for record in records) and len(records) >= windows / 8  # one update per batch
+    end = clock.now
+    for now, done, total, estimate, _ in records:
+        if 0.1 * total <= done <= 0.9 * total:  # after the first 10 %, while there is time left to estimate
+            assert 0.5 <= estimate / (end - now) <= 2.0, (done, estimate, end - now)
+    # results arrive while files are still being read: the first batch is done long before the last file is
+    first_update = records[0][0]
+    assert first_update < 0.25 * end
+
+
+def test_a_huge_batch_size_is_bounded_by_samples(model_folder):
+    signal = np.random.default_rng(0).standard_normal(16000 * 600).astype(np.float32)  # 10 minutes: 200 windows
+    results = {}
+    for batch_size in (8, 100000):
+        predictor = EmotionPredictor(model_folder, batch_size=batch_size, show_progress=False, backend="torch")
+        shapes = []
+        logits = predictor.backend.logits
+
+        def recording(features, logits=logits, shapes=shapes):
+            shapes.append(features["input_values"].shape)
+            return logits(features)
+
+        predictor.backend.logits = recording
+        results[batch_size] = predictor.predict_signal(signal, 16000).to_frame()[list(EXHUBERT_LABELS)].to_numpy()
+        assert max(rows * width for rows, width in shapes) <= 48 * 16000
+        assert sum(rows for rows, _ in shapes) == 200
+    assert max(rows for rows, _ in shapes) == 16  # 48 s of 3 s windows
+    np.testing.assert_allclose(results[8], results[100000], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# several processes
+
+
+@needs_emodb
+def test_accelerate_launch_shards_the_files_and_writes_what_one_process_writes(model_folder, few_files, tmp_path, monkeypatch):
+    """Two CPU processes (gloo) split the files in order, gather the results, and the main process writes the
+    one output: equal to the single-process run, failures included (exit status 0 under the launcher)."""
+    import socket
+
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    files = [*map(str, few_files[:4]), str(tmp_path / "broken.wav"), *map(str, few_files[4:7])]
+    single = tmp_path / "single.csv"
+    assert run_cli(monkeypatch, "predict", *files, "--model", model_folder, "-o", single, "--no-progress") == 1
+    with socket.socket() as handle:
+        handle.bind(("127.0.0.1", 0))
+        port = handle.getsockname()[1]
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+    ]  # fmt: skip
+    sharded = tmp_path / "sharded.csv"
+    environment = {key: value for key, value in os.environ.items() if key not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    command = [*launch, "-m", "exhubert_hf", "predict", *files, "--model", str(model_folder), "-o", str(sharded), "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**environment, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 processes" in result.stderr and result.stderr.count("broken.wav: not a readable audio file") == 1
+    expected, actual = (pd.read_csv(path).fillna({"error": ""}) for path in (single, sharded))
+    assert actual.file.tolist() == expected.file.tolist() and actual.error.tolist() == expected.error.tolist()
+    assert (actual.error != "").sum() == 1
+    np.testing.assert_allclose(actual[list(EXHUBERT_LABELS)].to_numpy(float), expected[list(EXHUBERT_LABELS)].to_numpy(float), atol=1e-5)

@@ -88,13 +88,15 @@ def add_parsers(subparsers, common) -> None:
     embed.set_defaults(func=_run_embed)
 
 
-def _distributed():
-    """Accelerate's process state when launched as several processes (accelerate launch, torchrun), else None."""
+def _distributed(device: str | None):
+    """Accelerate's process state when launched as several processes (accelerate launch, torchrun), else None.
+    Without CUDA, or with `--device cpu`, the processes talk over gloo on the CPU."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    return PartialState(cpu=not torch.cuda.is_available() or str(device).startswith("cpu"))
 
 
 @contextmanager
@@ -173,6 +175,16 @@ def _report_failures(command: str, failed: dict[str, str], total: int) -> int:
     return EXIT_SKIPPED
 
 
+def _final_status(command: str, state, status: int) -> int:
+    """Launchers (torch elastic under accelerate launch) take any non-zero exit for a crash and kill the other
+    processes: under several processes a written output with skipped files (listed above and in the output's
+    `error` column) exits 0."""
+    if state is not None and status == EXIT_SKIPPED:
+        note(command, "exit status 0 instead of 1 under a multi-process launcher; the skipped files are listed above")
+        return EXIT_OK
+    return status
+
+
 def _run_predict(args) -> int:
     from ..inference.outputs import check_outputs, format_predictions, output_format, write_text
     from ..inference.results import Predictions
@@ -181,7 +193,7 @@ def _run_predict(args) -> int:
     fmt = output_format(args.format, output)
     if output:
         check_outputs([output], args.overwrite)
-    state = _distributed()
+    state = _distributed(args.device)
     predictor, files = _predictor(args, "predict", state)
     results = _gathered(state, files, lambda share: predictor.predict_files(share).files)
     if state is not None and not state.is_main_process:
@@ -193,7 +205,7 @@ def _run_predict(args) -> int:
         write_text(text, output, args.overwrite)
     else:
         sys.stdout.write(text)
-    return status
+    return _final_status("predict", state, status)
 
 
 def _run_embed(args) -> int:
@@ -204,7 +216,7 @@ def _run_embed(args) -> int:
 
     output = Path(args.output)
     check_outputs(embedding_outputs(output), args.overwrite)
-    state = _distributed()
+    state = _distributed(args.device)
     predictor, files = _predictor(args, "embed", state)
     shares = _gathered(state, files, lambda share: [predictor.embed_files(share, layer=args.layer)])
     if state is not None and not state.is_main_process:
@@ -220,4 +232,4 @@ def _run_embed(args) -> int:
     metadata = {"model": str(args.model), "revision": str(args.revision), **predictor.metadata}
     write_embeddings(embeddings, output, args.overwrite, metadata=metadata)
     note("embed", f"wrote {len(embeddings.files)} embeddings of {embeddings.vectors.shape[1]} dimensions to {output}")
-    return status
+    return _final_status("embed", state, status)

@@ -6,9 +6,11 @@ CPU the convolutions are most of the time of an ExHuBERT, and only as linears ca
 """
 
 import copy
+import logging
 import os
 import shutil
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,17 @@ class _GraphOutputs(nn.Module):
         return outputs.logits
 
 
+def check_onnx_output(path, overwrite: bool = False) -> Path:
+    """`path` as a Path if an export may write it: a `.onnx` file name, not a folder, and new unless `overwrite`."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() != ".onnx":
+        raise UsageError(f"{path}: the output must be a .onnx file name")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a .onnx file name")
+    check_writable(path, overwrite)
+    return path
+
+
 def export_onnx(
     model: nn.Module,
     path,
@@ -99,12 +112,7 @@ def export_onnx(
 
     Raises `UsageError` for a path that is not a `.onnx` file name, `OutputExistsError` for an existing one
     (without `overwrite`), `ExportError` when the ONNX packages are missing or the exporter fails."""
-    path = Path(path).expanduser()
-    if path.suffix.lower() != ".onnx":
-        raise UsageError(f"{path}: the output must be a .onnx file name")
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; give a .onnx file name")
-    check_writable(path, overwrite)
+    path = check_onnx_output(path, overwrite)
     for module in ("onnx", "onnxscript"):
         try:
             __import__(module)
@@ -128,8 +136,7 @@ def export_onnx(
     staging.mkdir()
     try:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the exporter's notes (e.g. torchvision missing) need no action
+            with _quiet():
                 torch.onnx.export(
                     wrapper,
                     inputs,
@@ -147,6 +154,19 @@ def export_onnx(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
+
+
+@contextmanager
+def _quiet():
+    """Without the exporter's and the quantizer's warnings and log notes (torchvision not installed, "consider
+    pre-processing"): nothing a user could act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 def _move_files(staging: Path, folder: Path, overwrite: bool) -> None:
@@ -170,8 +190,7 @@ def quantize_onnx_int8(source, target, raw_audio_features: int) -> Path:
     graph = onnx.load(str(source), load_external_data=False).graph
     excluded = _float_matmuls(graph, raw_audio_features)
     large = any(item.data_location == onnx.TensorProto.EXTERNAL for item in graph.initializer)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet():
         quantize_dynamic(
             str(source),
             str(target),
@@ -242,6 +261,7 @@ __all__ = [
     "ONNX_OPSET",
     "ExportError",
     "OnnxAudioClassifier",
+    "check_onnx_output",
     "export_onnx",
     "quantize_int8",
     "quantize_onnx_int8",

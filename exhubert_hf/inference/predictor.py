@@ -312,7 +312,8 @@ class EmotionPredictor:
                     pool[:] = [piece for piece in pool if piece.outcome is not outcome]
                     pooled -= sum(piece.width for piece in dropped)
                     outcome.pending = 0
-                    progress.update(len(dropped))
+                    if dropped:
+                        progress.update(len(dropped))
                 outcome.read = True
                 self._correct_total(progress, estimate, outcome.windows)
                 if outcome.finished and on_finished is not None:
@@ -354,7 +355,12 @@ class EmotionPredictor:
 
     def _take_batch(self, pool: list[_Piece]) -> list[_Piece]:
         """Removes and returns the next batch: the oldest window and those closest to it in length, at most
-        `batch_size` and at most `max_batch_samples` padded samples (the oldest window always)."""
+        `batch_size` and at most `max_batch_samples` padded samples (the oldest window always). A backend that
+        runs one window at a time pads nothing, so it gets the oldest windows, in order."""
+        if not self.backend.batched:
+            batch = pool[: self.batch_size]
+            del pool[: self.batch_size]
+            return batch
         oldest = pool[0].width
         order = sorted(range(len(pool)), key=lambda position: (abs(pool[position].width - oldest), position))
         chosen, width = [], 0
