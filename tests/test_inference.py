@@ -131,10 +131,11 @@ def test_long_file_window_counts(model_folder, tmp_path, seconds, hop, expected)
 def test_results_do_not_depend_on_the_batch(model_folder, group_norm_model_folder, norm):
     folder = model_folder if norm == "layer" else group_norm_model_folder
     files = find_audio_files(EMODB)[::45]
-    frames = [
-        EmotionPredictor(folder, batch_size=batch_size, show_progress=False, backend="torch").predict_files(files).to_frame()
-        for batch_size in (1, 7)
-    ]
+    frames = []
+    for batch_size in (1, 7):
+        predictor = EmotionPredictor(folder, batch_size=batch_size, show_progress=False, backend="torch")
+        predictor.backend.batched = True  # as on a GPU (on a CPU windows go one at a time)
+        frames.append(predictor.predict_files(files).to_frame())
     np.testing.assert_allclose(
         frames[0][list(EXHUBERT_LABELS)].to_numpy(), frames[1][list(EXHUBERT_LABELS)].to_numpy(), atol=1e-5
     )
@@ -404,6 +405,7 @@ def test_a_huge_batch_size_is_bounded_by_samples(model_folder):
     results = {}
     for batch_size in (8, 100000):
         predictor = EmotionPredictor(model_folder, batch_size=batch_size, show_progress=False, backend="torch")
+        predictor.backend.batched = True  # as on a GPU
         shapes = []
         logits = predictor.backend.logits
 
@@ -447,6 +449,8 @@ def test_accelerate_launch_shards_the_files_and_writes_what_one_process_writes(m
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 processes" in result.stderr and result.stderr.count("broken.wav: not a readable audio file") == 1
     expected, actual = (pd.read_csv(path).fillna({"error": ""}) for path in (single, sharded))
-    assert actual.file.tolist() == expected.file.tolist() and actual.error.tolist() == expected.error.tolist()
+    assert actual.file.tolist() == expected.file.tolist()
+    # the decoder's exception name in the reason depends on what the process imported before, not on sharding
+    assert [error.split(" (")[0] for error in actual.error] == [error.split(" (")[0] for error in expected.error]
     assert (actual.error != "").sum() == 1
     np.testing.assert_allclose(actual[list(EXHUBERT_LABELS)].to_numpy(float), expected[list(EXHUBERT_LABELS)].to_numpy(float), atol=1e-5)

@@ -43,6 +43,7 @@ def quantize_int8(model: nn.Module, include_head: bool = False, feature_encoder:
     quantized = copy.deepcopy(model).eval().to("cpu", torch.float32)
     if feature_encoder:
         with_time_major_feature_encoder(quantized)
+    _fold_parametrizations(quantized)
     _replace_linear_subclasses(quantized)
     # The first convolution stays float32: it reads raw audio (one channel, 10 taps), costs next to nothing,
     # and its input is the one quantization would hurt most.
@@ -56,6 +57,26 @@ def quantize_int8(model: nn.Module, include_head: bool = False, feature_encoder:
         # torch.ao's eager dynamic quantization is deprecated in favour of torchao, which is not a dependency
         warnings.filterwarnings("ignore", message=".*deprecated")
         return quantize_dynamic(quantized, targets, dtype=torch.qint8)
+
+
+def _fold_parametrizations(model: nn.Module) -> None:
+    # The positional convolution's weight norm is recomputed on every call (5 % of an int8 forward): for
+    # inference its weight is fixed, so the convolution is replaced by a plain one with that weight. (Not with
+    # `remove_parametrizations`, which edits the parametrized class that a deep copy shares with its original.)
+    from torch.nn.utils import parametrize
+
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv1d) and parametrize.is_parametrized(child):
+                plain = nn.Conv1d(
+                    child.in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
+                    child.dilation, child.groups, child.bias is not None, child.padding_mode,
+                )  # fmt: skip
+                with torch.no_grad():
+                    plain.weight.copy_(child.weight)
+                    if child.bias is not None:
+                        plain.bias.copy_(child.bias)
+                setattr(parent, name, plain)
 
 
 def _replace_linear_subclasses(model: nn.Module) -> None:
