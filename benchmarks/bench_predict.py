@@ -71,7 +71,7 @@ def main():
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--num-files", type=int, default=None, help="the first N files (default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="chunks of files, each run by every candidate in turn")
-    parser.add_argument("--backends", nargs="+", default=["auto", "torch", "int8", "onnx", "onnx-int8"])
+    parser.add_argument("--backends", nargs="+", help="default: auto torch int8 onnx onnx-int8 (CPU), auto torch bf16 (CUDA)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--gpu-batch-size", type=int, default=32)
     args = parser.parse_args()
@@ -79,6 +79,7 @@ def main():
     files = find_audio_files(args.data)[: args.num_files]
     seconds = sum(len(read_audio(path)) for path in files) / 16000
     device = torch.device(args.device)
+    backends = args.backends or (["auto", "torch", "bf16"] if device.type == "cuda" else ["auto", "torch", "int8", "onnx", "onnx-int8"])
     print(f"device: {describe_device(device)}; {len(files)} files, {seconds:.0f} s of audio from {args.data}")
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["EXHUBERT_HF_CACHE"] = str(Path(scratch) / "cache")  # the ONNX export is timed, then dropped
@@ -90,23 +91,28 @@ def main():
         candidates["pipeline loop (batch 1, whole clips)"] = pipeline_loop(classifier)
         batch_size = args.gpu_batch_size if device.type == "cuda" else 8
         reference = "predictor float32 (torch)"
-        for backend in dict.fromkeys(["torch", *args.backends]):  # float32 first: the agreement reference
+        for backend in dict.fromkeys(["torch", *backends]):  # float32 first: the agreement reference
             start = time.perf_counter()
             predictor = EmotionPredictor(folder, backend=backend, device=device, batch_size=batch_size, show_progress=False)
             name = reference if backend == "torch" else f"predictor {backend}" + (f" -> {predictor.backend.name}" if backend == "auto" else "")
             setup[name] = time.perf_counter() - start
             candidates[name] = predictor_run(predictor)
             print(f"{name}: {predictor.backend.description}; {predictor.backend.reason}")
+        if device.type == "cpu":  # float32 as the int8 and ONNX backends run: one window at a time, no padding
+            predictor = EmotionPredictor(folder, backend="torch", device=device, show_progress=False)
+            predictor.backend.batched = False
+            name = "predictor float32, one window at a time"
+            setup[name], candidates[name] = 0.0, predictor_run(predictor)
 
         times = dict.fromkeys(candidates, 0.0)
         results = {name: [] for name in candidates}
         for run in candidates.values():  # warm-up: first calls allocate and, for onnxruntime, plan
             run(files[:2])
-        for chunk in np.array_split(np.array(files, dtype=object), args.rounds):
-            chunk = list(chunk)
-            for name, run in candidates.items():
+        for round_number, chunk in enumerate(np.array_split(np.array(files, dtype=object), args.rounds)):
+            names = list(candidates) if round_number % 2 == 0 else list(candidates)[::-1]  # no candidate always first
+            for name in names:
                 start = time.perf_counter()
-                results[name].append(run(chunk))
+                results[name].append(candidates[name](list(chunk)))
                 times[name] += time.perf_counter() - start
 
     baseline = next(iter(candidates))

@@ -13,12 +13,11 @@
 The choice, and why, is in `EmotionPredictor.backend` (`name`, `description`, `reason`), on stderr from the
 commands, and in `Predictions.metadata` / `Embeddings.metadata`.
 
-On a CPU every backend runs one window at a time, without padding: a 3 s window's matrix products are large
-enough to keep the cores busy, and a batch of 8 only adds padding and activations that no longer fit the caches
-(the float32 predictor took 1.5 times as long batched as one window at a time on 2 cores, docs/benchmarks.md).
-And dynamic quantization takes its scales from the whole input, so in a batch a window's result would depend
-on its neighbours (and on how files are split over processes). On a GPU the torch backends batch windows
-(padded with an attention mask, or to the window length): that is what a GPU needs.
+The int8 and ONNX backends run one window at a time, without padding: dynamic quantization takes its scales
+from the whole input, so in a batch a window's result would depend on its neighbours (and on how files are
+split over processes); and on a CPU a batch gains little, a 3 s window's matrix products being large already
+(docs/benchmarks.md compares the two for float32). The torch backends batch windows (padded with an attention
+mask, or to the window length): that is what a GPU needs.
 
 The ONNX backends export the model once (time-major feature encoder, logits and hidden states) into a cache
 folder named by a hash of the weights, the config and the exporter's versions: `$EXHUBERT_HF_CACHE/onnx/`, by
@@ -119,15 +118,11 @@ class OnnxBackend:
 
 def make_backend(name: str, model, device: torch.device, reason: str = ""):
     """The backend `name` (not "auto") for a loaded float32 `model`, moved to `device` where it runs there."""
-    batched = device.type != "cpu"
-    how = "batched" if batched else "one window at a time"
     if name == "torch":
-        model = model.to(device).eval()
-        return TorchBackend(name, model, device, batched=batched, description=f"PyTorch float32 on {device}, {how}", reason=reason)
+        return TorchBackend(name, model.to(device).eval(), device, description=f"PyTorch float32 on {device}, batched", reason=reason)
     if name == "bf16":
         model = model.to(device, torch.bfloat16).eval()
-        description = f"PyTorch bfloat16 on {device}, {how}"
-        return TorchBackend(name, model, device, torch.bfloat16, batched, description, reason)
+        return TorchBackend(name, model, device, torch.bfloat16, description=f"PyTorch bfloat16 on {device}, batched", reason=reason)
     if name == "int8":
         description = "PyTorch int8 dynamic quantization on the CPU (feature encoder as linears, head float32), one window at a time"
         return TorchBackend(name, quantize_int8(model), device, batched=False, description=description, reason=reason)
