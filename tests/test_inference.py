@@ -452,3 +452,21 @@ def test_accelerate_launch_shards_the_files_and_writes_what_one_process_writes(m
     assert [error.split(" (")[0] for error in actual.error] == [error.split(" (")[0] for error in expected.error]
     assert (actual.error != "").sum() == 1
     np.testing.assert_allclose(actual[list(EXHUBERT_LABELS)].to_numpy(float), expected[list(EXHUBERT_LABELS)].to_numpy(float), atol=1e-5)
+
+
+def test_the_engine_reports_each_input_once_as_soon_as_it_is_finished(predictor, tmp_path):
+    """`_run(..., on_finished=...)`: every input once, failed ones included, each when all its windows are done."""
+    long, short = write_tone(tmp_path / "long.wav", 20.0), write_tone(tmp_path / "short.wav", 1.0)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF")
+    names = [str(long), str(tmp_path / "broken.wav"), str(short)]
+    finished = []
+
+    def on_finished(outcome):
+        assert outcome.read and outcome.pending == 0
+        assert outcome.error or len(outcome.outputs) == outcome.windows
+        finished.append(outcome.name)
+
+    inputs = [(name, lambda name=name: predictor._file_pieces(name)) for name in names]
+    outcomes = predictor._run(inputs, predictor._probabilities, on_finished=on_finished)
+    assert sorted(finished) == sorted(names) and len(finished) == 3
+    assert [len(outcome.outputs) for outcome in outcomes] == [7, 0, 1]
