@@ -180,3 +180,10 @@ def test_export_failures_are_one_line_and_exit_status_2(trained_looking_folder, 
     error = capsys.readouterr().err
     assert "cannot export the model to ONNX (RuntimeError: some_op is not supported)" in error and "Traceback" not in error
     assert list(tmp_path.iterdir()) == [], "nothing written, no temporary folder left"
+
+
+def test_onnx_backends_without_onnxruntime_are_a_usage_error_before_loading(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    status = cli_main(["predict", str(tmp_path / "a.wav"), "--model", str(tmp_path / "no-model"), "--backend", "onnx-int8", "--no-progress"])
+    assert status == 2
+    assert "the onnx-int8 backend needs the 'onnxruntime' package: pip install 'exhubert-hf[onnx]'" in capsys.readouterr().err

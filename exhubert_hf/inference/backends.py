@@ -1,7 +1,7 @@
 """How the predictor runs the model: the `--backend` of `exhubert predict` / `embed` (`backend=` in Python).
 
-    torch      the model as loaded, float32, on any device; windows batched
-    bf16       the same in bfloat16, batched: the GPU choice (it also runs on CPUs with bfloat16 support)
+    torch      the model as loaded, float32, on any device
+    bf16       the same in bfloat16: the GPU choice (it also runs on CPUs with bfloat16 support)
     int8       CPU: int8 dynamic quantization of every linear, with the convolutional feature encoder rewritten
                as linears so that it is quantized too (`fast_encoder`); the classification head stays float32
     onnx       CPU: onnxruntime, float32
@@ -13,11 +13,13 @@
 The choice, and why, is in `EmotionPredictor.backend` (`name`, `description`, `reason`), on stderr from the
 commands, and in `Predictions.metadata` / `Embeddings.metadata`.
 
-The int8 and ONNX backends run one window at a time, without padding: dynamic quantization takes its scales
-from the whole input, so in a batch a window's result would depend on its neighbours (and on how files are
-split over processes); and on a CPU a batch gains little, a 3 s window's matrix products being large already
-(docs/benchmarks.md compares the two for float32). The torch backends batch windows (padded with an attention
-mask, or to the window length): that is what a GPU needs.
+On a CPU every backend runs one window at a time, without padding. A 3 s window's matrix products keep a CPU
+busy already, and a batch of 8 only adds padding and activations that no longer fit the caches: the float32
+predictor in batches of 8 ran at 0.69x the speed of a `pipeline` loop, one window at a time at 1.01x
+(docs/benchmarks.md, section 5). And dynamic quantization takes its scales from the whole input, so in a batch
+a window's result would depend on its neighbours (and on how files are split over processes). On a GPU the
+torch and bf16 backends batch windows (padded with an attention mask, or to the window length): that is what a
+GPU needs; `batch_size` and `max_batch_seconds` bound those batches.
 
 The ONNX backends export the model once (time-major feature encoder, logits and hidden states) into a cache
 folder named by a hash of the weights, the config and the exporter's versions: `$EXHUBERT_HF_CACHE/onnx/`, by
@@ -118,11 +120,15 @@ class OnnxBackend:
 
 def make_backend(name: str, model, device: torch.device, reason: str = ""):
     """The backend `name` (not "auto") for a loaded float32 `model`, moved to `device` where it runs there."""
+    batched = device.type != "cpu"  # see the module docstring
+    how = "batched" if batched else "one window at a time"
     if name == "torch":
-        return TorchBackend(name, model.to(device).eval(), device, description=f"PyTorch float32 on {device}, batched", reason=reason)
+        model = model.to(device).eval()
+        return TorchBackend(name, model, device, batched=batched, description=f"PyTorch float32 on {device}, {how}", reason=reason)
     if name == "bf16":
         model = model.to(device, torch.bfloat16).eval()
-        return TorchBackend(name, model, device, torch.bfloat16, description=f"PyTorch bfloat16 on {device}, batched", reason=reason)
+        description = f"PyTorch bfloat16 on {device}, {how}"
+        return TorchBackend(name, model, device, torch.bfloat16, batched, description, reason)
     if name == "int8":
         description = "PyTorch int8 dynamic quantization on the CPU (feature encoder as linears, head float32), one window at a time"
         return TorchBackend(name, quantize_int8(model), device, batched=False, description=description, reason=reason)
