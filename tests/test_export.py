@@ -157,12 +157,16 @@ def test_every_backend_agrees_with_float32(trained_looking_folder, tmp_path, mon
     assert EmotionPredictor(trained_looking_folder, backend="onnx-int8", show_progress=False).backend.name == "onnx-int8"
 
 
-def test_auto_chooses_int8_on_cpu_for_exhubert_and_torch_for_other_models():
+def test_auto_chooses_int8_on_cpu_for_exhubert_bf16_on_gpus_and_torch_otherwise(monkeypatch):
     exhubert = SimpleNamespace(config=SimpleNamespace(model_type="exhubert"))
     other = SimpleNamespace(config=SimpleNamespace(model_type="wav2vec2"))
     assert resolve_backend("auto", torch.device("cpu"), exhubert)[0] == "int8"
     assert resolve_backend("auto", torch.device("cpu"), other)[0] == "torch"
     assert resolve_backend("torch", torch.device("cpu"), exhubert) == ("torch", "asked for")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)  # the GPU path, on any machine
+    assert resolve_backend("auto", torch.device("cuda"), exhubert)[0] == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_backend("auto", torch.device("cuda"), other)[0] == "torch"
 
 
 def test_export_failures_are_one_line_and_exit_status_2(trained_looking_folder, tmp_path, monkeypatch, capsys):

@@ -33,9 +33,9 @@ def _add_common_arguments(parser) -> None:
     parser.add_argument("--revision", help="Hub branch, tag or full 40-hex commit (pin a commit for reproducible results)")
     parser.add_argument("--window", default="3", help="window length in seconds (default: 3)")
     parser.add_argument("--hop", help="window step in seconds (default: the window length)")
-    parser.add_argument("--batch-size", default="8", help="windows per forward pass at most (default: 8)")
+    parser.add_argument("--batch-size", default="8", help="GPU: windows per forward pass at most (default: 8; a CPU takes one at a time)")
     parser.add_argument(
-        "--max-batch-seconds", default="48", help="padded audio per forward pass at most, in seconds (default: 48; one window always)"
+        "--max-batch-seconds", default="48", help="GPU: padded audio per forward pass at most, in seconds (default: 48; one window always)"
     )
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
     parser.add_argument(

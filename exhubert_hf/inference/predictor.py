@@ -22,13 +22,15 @@ Embeddings
 Memory and batches
     Files longer than `block_seconds` (60 s) are read block by block with `read_audio(offset, duration)`;
     blocks end on window boundaries, so no window straddles two blocks. Windows wait in a pool of at most
-    about `pool_samples` samples (262 s of audio) or 16 batches; each batch is the oldest waiting window and
-    the windows closest to it in length (less padding, and results in roughly the order files come, so the
-    progress bar moves steadily and its estimate holds). A batch holds at most `batch_size` windows and at
-    most `max_batch_seconds` (48 s) of padded audio, one window always: `--batch-size 100000` on a
-    30-minute file costs what 16 windows of 3 s cost, not 600. So a one-hour file needs a few tens of MB, not
-    the 230 MB of its decoded samples. (Formats that libsndfile cannot read, e.g. AAC/M4A, fall back to a
-    decoder that reads the whole file.)
+    about `pool_samples` samples (262 s of audio) or 16 batches, and leave it a batch at a time as soon as it
+    is full, so results flow while files are read and the progress bar (windows, as they finish) moves
+    steadily. A backend that batches (torch and bf16 on a GPU) gets the oldest waiting window and those
+    closest to it in length (less padding, and still about the order files come, so the bar's estimate
+    holds), at most `batch_size` windows and at most `max_batch_seconds` (48 s) of padded audio, one window
+    always: `--batch-size 100000` on a 30-minute file costs what 16 windows of 3 s cost, not 600. The others
+    (every backend on a CPU, see `backends`) get the oldest windows one at a time, unpadded. So a one-hour
+    file needs a few tens of MB, not the 230 MB of its decoded samples. (Formats that libsndfile cannot read,
+    e.g. AAC/M4A, fall back to a decoder that reads the whole file.)
 
 Backends
     `backend` picks how the model runs (`exhubert_hf.inference.backends`: torch, bf16, int8, onnx,
@@ -100,10 +102,12 @@ class EmotionPredictor:
     """Six-class emotion probabilities (and embeddings) for signals, files and folders.
 
     Args:
-        model: a folder saved with `save_pretrained`, a Hub id, or a loaded audio-classification model.
+        model: a folder saved with `save_pretrained`, a Hub id, or a loaded audio-classification model (used as
+            it is: moved to the device, and for bf16 converted, in place; int8 and ONNX work on copies).
         revision: Hub branch, tag or (recommended) full commit hash, for Hub ids.
         window: window length in seconds; `hop`: window step in seconds (default: `window`).
-        batch_size: windows per forward pass at most (windows of similar length go together, to cut padding).
+        batch_size: windows per forward pass at most, for backends that batch (torch and bf16 on a GPU; windows
+            of similar length go together, to cut padding); on a CPU, windows per progress update.
         max_batch_seconds: padded audio per forward pass at most, in seconds (one window always fits).
         device: torch device (default: CUDA if available, else CPU).
         backend: how the model runs: "auto" (default), "torch", "bf16", "int8", "onnx" or "onnx-int8"
