@@ -286,6 +286,7 @@ def test_embeddings_to_npy_and_parquet(model_folder, few_files, tmp_path, monkey
     assert table.column("file").to_pylist() == list(map(str, files))
     np.testing.assert_allclose(np.array(table.column("embedding").to_pylist(), np.float32), vectors)
     assert table.schema.metadata[b"exhubert.layer"] == b"-1"
+    assert table.schema.metadata[b"exhubert.backend"] == b"torch" and table.schema.metadata[b"exhubert.processes"] == b"1"
     # A clip shorter than the window is one unpadded window: the embedding is the mean of hidden_states[-1].
     model = ExHubertForSequenceClassification.from_pretrained(model_folder).eval()
     signal = soundfile.read(files[0], dtype="float32")[0]

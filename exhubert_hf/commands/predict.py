@@ -175,6 +175,10 @@ def _report_failures(command: str, failed: dict[str, str], total: int) -> int:
     return EXIT_SKIPPED
 
 
+def _metadata(predictor, state) -> dict[str, str]:
+    return {**predictor.metadata, "processes": str(state.num_processes if state is not None else 1)}
+
+
 def _final_status(command: str, state, status: int) -> int:
     """Launchers (torch elastic under accelerate launch) take any non-zero exit for a crash and kill the other
     processes: under several processes a written output with skipped files (listed above and in the output's
@@ -198,7 +202,7 @@ def _run_predict(args) -> int:
     results = _gathered(state, files, lambda share: predictor.predict_files(share).files)
     if state is not None and not state.is_main_process:
         return EXIT_OK
-    predictions = Predictions(predictor.labels, results, predictor.metadata)
+    predictions = Predictions(predictor.labels, results, _metadata(predictor, state))
     status = _report_failures("predict", predictions.failed, len(files))
     text = format_predictions(predictions.to_frame(args.level), fmt)
     if output:
@@ -226,10 +230,10 @@ def _run_embed(args) -> int:
         np.concatenate([share.vectors for share in shares]),
         {path: reason for share in shares for path, reason in share.failed.items()},
         args.layer,
-        predictor.metadata,
+        _metadata(predictor, state),
     )
     status = _report_failures("embed", embeddings.failed, len(files))
-    metadata = {"model": str(args.model), "revision": str(args.revision), **predictor.metadata}
+    metadata = {"model": str(args.model), "revision": str(args.revision), **embeddings.metadata}
     write_embeddings(embeddings, output, args.overwrite, metadata=metadata)
     note("embed", f"wrote {len(embeddings.files)} embeddings of {embeddings.vectors.shape[1]} dimensions to {output}")
     return _final_status("embed", state, status)
