@@ -1,6 +1,8 @@
-"""Fast CPU inference paths against fp32 eager PyTorch: int8 dynamic quantization of the linear layers and
-ONNX export run with onnxruntime. HuBERT-Large-shaped ExHuBERT with random weights, real EMO-DB clips
-(each cut to at most 3 s, batch 1, per-utterance normalisation as the feature extractor does).
+"""Fast CPU inference paths against fp32 eager PyTorch: int8 dynamic quantization (the linear layers and the
+convolutional feature encoder rewritten as linears, `exhubert_hf.inference.fast_encoder`) and ONNX export run
+with onnxruntime, float32 and int8 (the models the `onnx` / `onnx-int8` backends run). HuBERT-Large-shaped
+ExHuBERT with random weights, real EMO-DB clips (each cut to at most 3 s, batch 1, per-utterance
+normalisation as the feature extractor does).
 
     python benchmarks/bench_fast_inference.py [--data ../shared/data/emodb/wav] [--num-clips 40]
 
@@ -22,7 +24,7 @@ from transformers import HubertForSequenceClassification
 from exhubert_hf import ExHubertForSequenceClassification
 from exhubert_hf.configuration_exhubert import SAMPLING_RATE
 from exhubert_hf.data.audio import find_audio_files, read_audio
-from exhubert_hf.inference.export import OnnxAudioClassifier, export_onnx, quantize_int8
+from exhubert_hf.inference.export import OnnxAudioClassifier, export_onnx, quantize_int8, quantize_onnx_int8
 from exhubert_hf.modeling_exhubert import default_feature_extractor
 from exhubert_hf.testing import hubert_large_config
 
@@ -67,9 +69,13 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         if not args.skip_onnx:
             start = time.perf_counter()
-            onnx_model = OnnxAudioClassifier(export_onnx(model, Path(folder) / "exhubert.onnx"))
+            exported = export_onnx(model, Path(folder) / "exhubert.onnx", time_major_encoder=True)
             print(f"ONNX export took {time.perf_counter() - start:.0f} s")
+            onnx_model = OnnxAudioClassifier(exported)
             paths["ONNX (onnxruntime, fp32)"] = lambda clip: onnx_model(clip[None])
+            quantized = quantize_onnx_int8(exported, Path(folder) / "exhubert-int8.onnx", model.config.conv_kernel[0])
+            onnx_int8 = OnnxAudioClassifier(quantized)
+            paths["ONNX (onnxruntime, int8)"] = lambda clip: onnx_int8(clip[None])
         seconds = {name: 0.0 for name in paths}
         probabilities = {name: [] for name in paths}
         for index, clip in enumerate(clips):

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile
+import torch
 from conftest import DATA, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,6 +29,9 @@ def inputs(tmp_path):
     mixed.mkdir()
     shutil.copy(tmp_path / "good.wav", mixed / "good.wav")
     shutil.copy(tmp_path / "bad.wav", mixed / "bad.wav")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "folder.onnx").mkdir()
+    (tmp_path / "existing.onnx").write_bytes(b"keep me")
     return tmp_path
 
 
@@ -46,13 +50,23 @@ EXPECTED_ERRORS = [
     (["prepare", "emodb={tmp}/missing"], "not an existing folder"),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "--window", "nan"], "window must be a positive, finite number"),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "--window", "1e400"], "window must be a positive, finite number"),
+    (["predict", "{tmp}/good.wav", "--model", "{model}", "--window", "inf"], "window must be a positive, finite number"),
+    (["predict", "{tmp}/good.wav", "--model", "{model}", "--hop", "-1"], "hop must be a positive, finite number"),
+    (["predict", "{tmp}/good.wav", "--model", "{model}", "--max-batch-seconds", "0"], "max_batch_seconds must be a positive"),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "--device", "nonsense"], "unknown device"),
+    (["predict", "{tmp}/good.wav", "--model", "{model}", "--device", "meta"], "the meta device holds no data"),
+    pytest.param(
+        ["predict", "{tmp}/good.wav", "--model", "{model}", "--device", "cuda"], "CUDA is not available",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here"),
+    ),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "--batch-size", "x"], "--batch-size must be a whole number"),
     (["predict", "{tmp}/good.wav", "--model", "{tmp}/no-model"], "folder not found"),
     (["predict", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}"], "exists"),
+    (["predict", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/empty"], "is a folder"),
     (["predict", "{tmp}/bad.wav", "--model", "{model}"], "none of the 1 files could be used"),
     (["embed", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/e.npy", "--layer", "99"], "layer 99 does not exist"),
     (["embed", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/e.csv"], "must end in .npy or .parquet"),
+    (["embed", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/e.npy", "--device", "meta"], "the meta device holds no data"),
     (["push", "org/name", "{tmp}/no-folder", "--dry-run"], "not a folder"),
     (["push", "{tmp}", "org/name", "--dry-run"], "give REPO_ID first"),
     (["export-model", "{tmp}/no-folder", "{tmp}/out"], "not a folder"),
@@ -67,10 +81,20 @@ EXPECTED_ERRORS = [
     (["predict", "-", "--stream", "--model", "{model}", "--format", "json"], "one line per window"),
     (["predict", "-", "--stream", "--model", "{model}", "--plot", "{tmp}/plots"], "--plot cannot be used with --stream"),
     (["app", "--model", "{model}", "--port", "70000"], "--port must be 0..65535"),
+    (["export", "{tmp}/good.wav", "{tmp}/model.onnx"], "is a file, not a model folder"),
+    (["export", "{tmp}/mixed", "{tmp}/model.onnx"], "cannot load the unknown model"),
+    (["export", "{model}", "{tmp}/model.txt"], "must be a .onnx file name"),
+    (["export", "{model}", "{tmp}/folder.onnx"], "is a folder"),
+    (["export", "{model}", "{tmp}/existing.onnx"], "exists; pass --overwrite"),
 ]
 
 
-@pytest.mark.parametrize("arguments, words", EXPECTED_ERRORS, ids=[" ".join(a[:1] + a[-2:]) for a, _ in EXPECTED_ERRORS])
+def _case_id(case) -> str:
+    arguments = case.values[0] if hasattr(case, "values") else case[0]
+    return " ".join(arguments[:1] + arguments[-2:])
+
+
+@pytest.mark.parametrize("arguments, words", EXPECTED_ERRORS, ids=[_case_id(case) for case in EXPECTED_ERRORS])
 def test_an_expected_error_is_one_line_and_exit_status_2(arguments, words, inputs, model_folder, monkeypatch, capsys):
     (inputs / "broken.yaml").write_text("learning_rate: [1, \n")
     before = sorted(path.name for path in inputs.iterdir())

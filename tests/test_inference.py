@@ -21,6 +21,7 @@ from transformers import pipeline
 from exhubert_hf import EXHUBERT_LABELS, ExHubertForSequenceClassification
 from exhubert_hf.data.audio import audio_info, find_audio_files
 from exhubert_hf.inference import EmotionPredictor, collect_audio_paths, window_bounds
+from exhubert_hf.inference.backends import check_backend
 from exhubert_hf.preprocessing import receptive_field
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -45,7 +46,7 @@ def group_norm_model_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(model_folder):
-    return EmotionPredictor(model_folder, show_progress=False)
+    return EmotionPredictor(model_folder, show_progress=False, backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +131,11 @@ def test_long_file_window_counts(model_folder, tmp_path, seconds, hop, expected)
 def test_results_do_not_depend_on_the_batch(model_folder, group_norm_model_folder, norm):
     folder = model_folder if norm == "layer" else group_norm_model_folder
     files = find_audio_files(EMODB)[::45]
-    frames = [
-        EmotionPredictor(folder, batch_size=batch_size, show_progress=False).predict_files(files).to_frame() for batch_size in (1, 7)
-    ]
+    frames = []
+    for batch_size in (1, 7):
+        predictor = EmotionPredictor(folder, batch_size=batch_size, show_progress=False, backend="torch")
+        predictor.backend.batched = True  # as on a GPU (on a CPU windows go one at a time)
+        frames.append(predictor.predict_files(files).to_frame())
     np.testing.assert_allclose(
         frames[0][list(EXHUBERT_LABELS)].to_numpy(), frames[1][list(EXHUBERT_LABELS)].to_numpy(), atol=1e-5
     )
@@ -144,14 +147,14 @@ def test_a_short_clip_gets_what_the_pipeline_gives(model_folder):
     scores = {item["label"]: item["score"] for item in classifier(clip, top_k=None)}
     assert sorted(scores) == sorted(EXHUBERT_LABELS)
     assert abs(sum(scores.values()) - 1) <= 1e-5
-    frame = EmotionPredictor(model_folder, show_progress=False).predict_signal(clip, 16000).to_frame()
+    frame = EmotionPredictor(model_folder, show_progress=False, backend="torch").predict_signal(clip, 16000).to_frame()
     assert list(frame.level) == ["file", "window"]
     for label in EXHUBERT_LABELS:
         assert frame[label].iloc[0] == pytest.approx(scores[label], abs=1e-5)
 
 
 def test_models_without_attention_mask_see_windows_zero_padded_to_the_window(group_norm_model_folder):
-    predictor = EmotionPredictor(group_norm_model_folder, window=3.0, show_progress=False)
+    predictor = EmotionPredictor(group_norm_model_folder, window=3.0, show_progress=False, backend="torch")
     assert not predictor.preprocessing.attention_mask
     clip = np.random.default_rng(1).standard_normal(16000).astype(np.float32)
     normalised = (clip - clip.mean()) / np.sqrt(clip.var() + 1e-7)
@@ -196,7 +199,8 @@ def few_files():
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
 def test_predict_outputs_parse_back(model_folder, few_files, tmp_path, monkeypatch, fmt, emodb_predictions):
     output = tmp_path / f"predictions.{fmt}"
-    status = run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--format", fmt, "--output", output, "--no-progress")
+    arguments = ["--format", fmt, "--output", output, "--backend", "torch", "--no-progress"]
+    status = run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, *arguments)
     assert status == 0
     if fmt == "csv":
         frame = pd.read_csv(output, keep_default_na=False, na_values={"window": [""]})
@@ -229,7 +233,7 @@ def test_predict_table_levels_and_overwrite(model_folder, few_files, tmp_path, m
 @needs_emodb
 def test_int8_prediction_stays_close_to_float32(model_folder, few_files, tmp_path, monkeypatch, emodb_predictions):
     output = tmp_path / "int8.csv"
-    assert run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--int8", "-o", output, "--no-progress") == 0
+    assert run_cli(monkeypatch, "predict", *few_files, "--model", model_folder, "--backend", "int8", "-o", output, "--no-progress") == 0
     frame = pd.read_csv(output, keep_default_na=False, na_values={"window": [""]})
     assert_consistent_probabilities(frame)
     expected = emodb_predictions[emodb_predictions.file.isin(map(str, few_files))]
@@ -237,7 +241,7 @@ def test_int8_prediction_stays_close_to_float32(model_folder, few_files, tmp_pat
     difference = np.abs(frame[list(EXHUBERT_LABELS)].to_numpy(float) - expected[list(EXHUBERT_LABELS)].to_numpy())
     assert 0 < difference.max() <= 0.02, "quantized, and close"
     with pytest.raises(ValueError, match="CPU only"):
-        EmotionPredictor(model_folder, device="meta", int8=True)
+        check_backend("int8", torch.device("cuda"))
 
 
 @needs_emodb
@@ -272,8 +276,8 @@ def test_predict_in_a_subprocess_through_the_cli_entry_point(model_folder, few_f
 def test_embeddings_to_npy_and_parquet(model_folder, few_files, tmp_path, monkeypatch):
     files = few_files[:5]
     npy, parquet = tmp_path / "emb.npy", tmp_path / "emb.parquet"
-    assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", npy, "--no-progress") == 0
-    assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", parquet, "--no-progress") == 0
+    for output in (npy, parquet):
+        assert run_cli(monkeypatch, "embed", *files, "--model", model_folder, "--output", output, "--backend", "torch", "--no-progress") == 0
     vectors = np.load(npy)
     assert vectors.shape == (5, 32) and vectors.dtype == np.float32
     assert (tmp_path / "emb.files.txt").read_text().splitlines() == list(map(str, files))
@@ -282,6 +286,7 @@ def test_embeddings_to_npy_and_parquet(model_folder, few_files, tmp_path, monkey
     assert table.column("file").to_pylist() == list(map(str, files))
     np.testing.assert_allclose(np.array(table.column("embedding").to_pylist(), np.float32), vectors)
     assert table.schema.metadata[b"exhubert.layer"] == b"-1"
+    assert table.schema.metadata[b"exhubert.backend"] == b"torch" and table.schema.metadata[b"exhubert.processes"] == b"1"
     # A clip shorter than the window is one unpadded window: the embedding is the mean of hidden_states[-1].
     model = ExHubertForSequenceClassification.from_pretrained(model_folder).eval()
     signal = soundfile.read(files[0], dtype="float32")[0]
@@ -302,3 +307,169 @@ def test_long_embeddings_weight_windows_by_frames(predictor):
     expected = sum(frame * vector for frame, vector in zip(frames, vectors)) / sum(frames)
     np.testing.assert_allclose(whole, expected, atol=1e-5)
     assert whole.shape == (32,)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the engine: steady batches, a progress bar that counts windows as they finish, batches bounded by samples
+
+
+class FakeClock:
+    """The time tqdm sees; the fake backend below advances it as a model would (cost ~ padded samples)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class TimedFakeBackend:
+    name = description = reason = "fake"
+
+    def __init__(self, clock, batched, seconds_per_sample=2e-5, seconds_per_call=0.01):
+        self.clock, self.batched = clock, batched
+        self.seconds_per_sample, self.seconds_per_call = seconds_per_sample, seconds_per_call
+        self.shapes = []
+
+    def logits(self, features):
+        batch, width = features["input_values"].shape
+        self.shapes.append((batch, width))
+        self.clock.now += self.seconds_per_sample * batch * width + self.seconds_per_call
+        return torch.zeros(batch, len(EXHUBERT_LABELS))
+
+
+@pytest.fixture
+def recorded_progress(monkeypatch):
+    """Every progress-bar update as (fake time, windows done, total, tqdm's estimate of the time left, increment)."""
+    import io
+
+    import tqdm.std
+
+    import exhubert_hf.inference.predictor as predictor_module
+
+    clock, records = FakeClock(), []
+    monkeypatch.setattr(tqdm.std, "time", clock)
+
+    class RecordingBar(tqdm.std.tqdm):
+        monitor_interval = 0
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, file=io.StringIO(), **kwargs)
+
+        def update(self, n=1):
+            super().update(n)
+            info = self.format_dict
+            rate = info["rate"] or (info["n"] / info["elapsed"] if info["elapsed"] else None)  # as tqdm's format_meter
+            records.append((clock.now, info["n"], info["total"], (info["total"] - info["n"]) / rate if rate else None, n))
+
+    monkeypatch.setattr(predictor_module, "tqdm", RecordingBar)
+    return clock, records
+
+
+@pytest.fixture(scope="module")
+def long_and_short_files(tmp_path_factory):
+    """120 files in a repeating pattern of one 9 s file (three 3 s windows) and four of 0.25 s, and one broken
+    file: 20 % of the files hold most of the audio, the worst case for an estimate made from the first windows
+    when the long windows go first."""
+    folder = tmp_path_factory.mktemp("long-and-short")
+    paths = []
+    for number in range(120):
+        seconds = 9.0 if number % 5 == 0 else 0.25
+        paths.append(write_tone(folder / f"{number:03d}.wav", seconds, seed=number))
+    (folder / "broken.wav").write_bytes(b"RIFF not really")
+    paths.insert(37, folder / "broken.wav")
+    return paths
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one-window-at-a-time", "batched"])
+def test_progress_counts_windows_as_they_finish_and_its_estimate_holds(model_folder, long_and_short_files, recorded_progress, batched):
+    clock, records = recorded_progress
+    predictor = EmotionPredictor(model_folder, batch_size=8, show_progress=True, backend="torch", pool_samples=2**19)
+    predictor.backend = TimedFakeBackend(clock, batched)
+    predictions = predictor.predict_files(long_and_short_files)
+    assert len(predictions.failed) == 1
+    windows = 24 * 3 + 96
+    assert records[-1][1] == records[-1][2] == windows  # the total is exact once the files have been read
+    assert sum(record[4] for record in records) == windows
+    assert all(0 < record[4] <= 8 for record in records) and len(records) >= windows / 8  # one update per batch
+    end = clock.now
+    for now, done, total, estimate, _ in records:
+        if 0.1 * total <= done <= 0.9 * total:  # after the first 10 %, while there is time left to estimate
+            assert 0.5 <= estimate / (end - now) <= 2.0, (done, estimate, end - now)
+    # results arrive while files are still being read: the first batch is done long before the last file is
+    first_update = records[0][0]
+    assert first_update < 0.25 * end
+
+
+def test_a_huge_batch_size_is_bounded_by_samples(model_folder):
+    signal = np.random.default_rng(0).standard_normal(16000 * 600).astype(np.float32)  # 10 minutes: 200 windows
+    results = {}
+    for batch_size in (8, 100000):
+        predictor = EmotionPredictor(model_folder, batch_size=batch_size, show_progress=False, backend="torch")
+        predictor.backend.batched = True  # as on a GPU
+        shapes = []
+        logits = predictor.backend.logits
+
+        def recording(features, logits=logits, shapes=shapes):
+            shapes.append(features["input_values"].shape)
+            return logits(features)
+
+        predictor.backend.logits = recording
+        results[batch_size] = predictor.predict_signal(signal, 16000).to_frame()[list(EXHUBERT_LABELS)].to_numpy()
+        assert max(rows * width for rows, width in shapes) <= 48 * 16000
+        assert sum(rows for rows, _ in shapes) == 200
+    assert max(rows for rows, _ in shapes) == 16  # 48 s of 3 s windows
+    np.testing.assert_allclose(results[8], results[100000], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# several processes
+
+
+@needs_emodb
+def test_accelerate_launch_shards_the_files_and_writes_what_one_process_writes(model_folder, few_files, tmp_path, monkeypatch):
+    """Two CPU processes (gloo) split the files in order, gather the results, and the main process writes the
+    one output: equal to the single-process run, failures included (exit status 0 under the launcher)."""
+    import socket
+
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    files = [*map(str, few_files[:4]), str(tmp_path / "broken.wav"), *map(str, few_files[4:7])]
+    single = tmp_path / "single.csv"
+    assert run_cli(monkeypatch, "predict", *files, "--model", model_folder, "-o", single, "--no-progress") == 1
+    with socket.socket() as handle:
+        handle.bind(("127.0.0.1", 0))
+        port = handle.getsockname()[1]
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+    ]  # fmt: skip
+    sharded = tmp_path / "sharded.csv"
+    environment = {key: value for key, value in os.environ.items() if key not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    command = [*launch, "-m", "exhubert_hf", "predict", *files, "--model", str(model_folder), "-o", str(sharded), "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**environment, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 processes" in result.stderr and result.stderr.count("broken.wav: not a readable audio file") == 1
+    expected, actual = (pd.read_csv(path).fillna({"error": ""}) for path in (single, sharded))
+    assert actual.file.tolist() == expected.file.tolist()
+    # the decoder's exception name in the reason depends on what the process imported before, not on sharding
+    assert [error.split(" (")[0] for error in actual.error] == [error.split(" (")[0] for error in expected.error]
+    assert (actual.error != "").sum() == 1
+    np.testing.assert_allclose(actual[list(EXHUBERT_LABELS)].to_numpy(float), expected[list(EXHUBERT_LABELS)].to_numpy(float), atol=1e-5)
+
+
+def test_the_engine_reports_each_input_once_as_soon_as_it_is_finished(predictor, tmp_path):
+    """`_run(..., on_finished=...)`: every input once, failed ones included, each when all its windows are done."""
+    long, short = write_tone(tmp_path / "long.wav", 20.0), write_tone(tmp_path / "short.wav", 1.0)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF")
+    names = [str(long), str(tmp_path / "broken.wav"), str(short)]
+    finished = []
+
+    def on_finished(outcome):
+        assert outcome.read and outcome.pending == 0
+        assert outcome.error or len(outcome.outputs) == outcome.windows
+        finished.append(outcome.name)
+
+    inputs = [(name, lambda name=name: predictor._file_pieces(name)) for name in names]
+    outcomes = predictor._run(inputs, predictor._probabilities, on_finished=on_finished)
+    assert sorted(finished) == sorted(names) and len(finished) == 3
+    assert [len(outcome.outputs) for outcome in outcomes] == [7, 0, 1]

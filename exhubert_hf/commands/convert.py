@@ -52,11 +52,10 @@ def _run_convert_official(args) -> int:
 
 
 def _run_export(args) -> int:
-    from ..fileio import check_writable
-    from ..inference.export import export_onnx
+    from ..inference.export import check_onnx_output, export_onnx
     from ..loading import load_audio_classifier
 
-    check_writable(args.output, args.overwrite)
+    check_onnx_output(args.output, args.overwrite)
     model = load_audio_classifier(args.model, args.revision, args.trust_remote_code)
     path = export_onnx(model, args.output, with_attention_mask=args.attention_mask, overwrite=args.overwrite)
     print(f"wrote {path}")

@@ -1,8 +1,10 @@
 """Inference: emotion probabilities and embeddings for recordings of any length.
 
-`predictor` (the `EmotionPredictor` and its batching engine), `windows` (how recordings are cut), `results`
-(per-file results and their table), `sources` (what `exhubert predict` accepts as PATH), `outputs` (the file
-formats), `export` (int8 and ONNX), `timeline` (emotion timelines as PNG), `streaming` (live audio).
+`predictor` (the `EmotionPredictor` and its batching engine), `backends` (how the model runs: torch, bf16,
+int8, onnx, onnx-int8, auto), `windows` (how recordings are cut), `results` (per-file results and their table),
+`sources` (what `exhubert predict` accepts as PATH), `outputs` (the file formats), `export` (int8 and ONNX),
+`fast_encoder` (the convolutional feature encoder as quantizable linears), `timeline` (emotion timelines as PNG),
+`streaming` (live audio).
 """
 
 from .predictor import EmotionPredictor

@@ -69,10 +69,12 @@ class EmotionMarginals:
 
 @dataclass
 class Predictions:
-    """The results of one prediction job, in the order the files were given."""
+    """The results of one prediction job, in the order the files were given; `metadata` says how they were
+    computed (backend, device, window, hop: `EmotionPredictor.metadata`)."""
 
     labels: list[str]
     files: list[FilePrediction]
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> dict[str, str]:
@@ -114,12 +116,14 @@ class Predictions:
 @dataclass
 class Embeddings:
     """Per-file embeddings: `vectors[i]` belongs to `files[i]`; files that could not be used are in `failed`
-    (path -> reason) and have no row. `np.asarray(embeddings)` is the (files x dimensions) matrix."""
+    (path -> reason) and have no row. `np.asarray(embeddings)` is the (files x dimensions) matrix; `metadata`
+    says how they were computed (`EmotionPredictor.metadata`)."""
 
     files: list[str]
     vectors: np.ndarray
     failed: dict[str, str] = field(default_factory=dict)
     layer: int = -1
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def __array__(self, dtype=None, copy=None):
         return self.vectors if dtype is None else self.vectors.astype(dtype)
