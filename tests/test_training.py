@@ -357,6 +357,7 @@ def test_a_stage_1_run_on_an_unseen_test_corpus_exits_2_before_anything_is_loade
     monkeypatch.setattr(run_module, "build_model", no_loading)
     monkeypatch.setattr(run_module, "load_training_data", no_loading)
     filled = [entry.format(tmp=tmp_path) for entry in corpora]
+    (tmp_path / "m.csv").write_text("path,label\n")  # exists: the corpus roles are the only problem
     output_dir = tmp_path / "run"
     status = run_cli(monkeypatch, "train", "--config", "stage1_emoset", "--corpora", *filled, "--output_dir", output_dir)
     error = capsys.readouterr().err

@@ -135,7 +135,8 @@ def run_table2(
 
 def _run_one(column: Column, corpus: str, argv: list[str], run_dir: Path, quiet: bool) -> dict:
     from .arguments import parse_training_arguments
-    from .run import run_finetuning, uar_history
+    from .callbacks import uar_history
+    from .run import run_finetuning
 
     summary = run_finetuning(*parse_training_arguments(argv), quiet=quiet)
     log_history = summary.pop("trainer").state.log_history
@@ -146,7 +147,7 @@ def _run_one(column: Column, corpus: str, argv: list[str], run_dir: Path, quiet:
         "test_uar": results.get("uar"),
         "test_wa": results.get("wa"),
         "test_clips": results.get("num_clips"),
-        "validation_uar": uar_history(log_history, [corpus]).get(corpus, []),
+        "validation_uar": uar_history(log_history).get(corpus, []),
         "argv": argv,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
