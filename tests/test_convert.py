@@ -444,7 +444,7 @@ def test_predict_runs_the_converted_checkpoint_as_the_release_snippet_does(tmp_p
         expected = reference_logits(state, config, inputs.input_values).softmax(-1)[0].numpy()
 
     output = tmp_path / "predictions.json"
-    assert main(["predict", str(tmp_path / "clip.wav"), "--model", str(converted), "-o", str(output), "--no-progress"]) == 0
+    assert main(["predict", str(tmp_path / "clip.wav"), "--model", str(converted), "--backend", "torch", "-o", str(output), "--no-progress"]) == 0
     (row,) = [record for record in json.loads(output.read_text()) if record["level"] == "file"]
     predicted = np.array([row[label] for label in EXHUBERT_LABELS])
     assert np.abs(predicted - expected).max() <= 1e-5

@@ -70,9 +70,9 @@ def predictors(tmp_path_factory):
     layer_norm = save_tiny_model(tmp_path_factory.mktemp("stream-ln"))
     group_norm = save_tiny_model(tmp_path_factory.mktemp("stream-gn"), stable_layer_norm=False)
     return [
-        EmotionPredictor(layer_norm, window=1.0, hop=0.35, batch_size=2, show_progress=False),
-        EmotionPredictor(layer_norm, window=0.8, batch_size=3, show_progress=False),
-        EmotionPredictor(group_norm, window=0.7, hop=0.3, batch_size=2, show_progress=False),
+        EmotionPredictor(layer_norm, window=1.0, hop=0.35, batch_size=2, show_progress=False, backend="torch"),
+        EmotionPredictor(layer_norm, window=0.8, batch_size=3, show_progress=False, backend="torch"),
+        EmotionPredictor(group_norm, window=0.7, hop=0.3, batch_size=2, show_progress=False, backend="torch"),
     ]
 
 
@@ -137,7 +137,7 @@ def test_predict_stream_reads_piped_pcm_and_prints_each_window(predictors, tmp_p
     predictors[0].model.save_pretrained(model)
     pcm = np.round(read_audio(CLIP, 16000) * 32768).astype("<i2")
     offline = predictors[0].predict_signal(pcm.astype(np.float32) / 32768, 16000).files[0].windows
-    command = [sys.executable, "-m", "exhubert_hf", "predict", "-", "--stream", "--model", model,
+    command = [sys.executable, "-m", "exhubert_hf", "predict", "-", "--stream", "--backend", "torch", "--model", model,
                "--window", "1", "--hop", "0.35", "--format", "jsonl"]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(list(map(str, command)), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
@@ -168,7 +168,7 @@ def test_predict_stream_with_no_audio_exits_2(predictors, tmp_path, monkeypatch,
     model = tmp_path / "model"
     predictors[1].model.save_pretrained(model)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
-    assert run_cli(monkeypatch, "predict", "-", "--stream", "--model", model) == 2
+    assert run_cli(monkeypatch, "predict", "-", "--stream", "--backend", "torch", "--model", model) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.strip().endswith("exhubert predict: error: no audio on standard input")
 
@@ -181,7 +181,7 @@ def test_predict_stream_csv_and_table_lines(predictors, tmp_path, monkeypatch, c
     pcm = np.round(read_audio(CLIP, 16000) * 32768).astype("<i2")
     offline = predictors[1].predict_signal(pcm.astype(np.float32) / 32768, 16000).files[0].windows
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(pcm.tobytes())))
-    assert run_cli(monkeypatch, "predict", "-", "--stream", "--model", model, "--window", "0.8", "--format", fmt) == 0
+    assert run_cli(monkeypatch, "predict", "-", "--stream", "--backend", "torch", "--model", model, "--window", "0.8", "--format", fmt) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 + len(offline)  # a header, then a line per window
     tops = [predictors[1].labels[int(np.argmax(window.probabilities))] for window in offline]

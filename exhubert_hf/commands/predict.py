@@ -202,7 +202,7 @@ def _run_predict(args) -> int:
     from ..inference.timeline import check_plot_folder, write_timelines
 
     if args.stream or args.paths == ["-"]:
-        return run_stream(args, lambda: _predictor(args, "predict")[0])
+        return run_stream(args, lambda: _predictor(args, "predict", None)[0])
     output = Path(args.output) if args.output else None
     fmt = output_format(args.format, output)
     if output:
