@@ -39,8 +39,20 @@ def note(command: str, message) -> None:
     print(f"exhubert {command}: {message}", file=sys.stderr)
 
 
+def quiet_loading() -> None:
+    """One progress bar per long step (preparing corpora, downloading, training, predicting): transformers'
+    "Loading weights" / "Writing model shards" bars, one per load and save, go. Its switch also silences
+    huggingface_hub's download bars, which stay."""
+    import transformers
+    from huggingface_hub.utils import enable_progress_bars
+
+    transformers.utils.logging.disable_progress_bar()
+    enable_progress_bars()
+
+
 def run_command(command: str, function, args, debug: bool) -> int:
     """`function(args)`, with the errors it raises turned into the documented exit statuses."""
+    quiet_loading()
     try:
         return function(args)
     except KeyboardInterrupt:

@@ -20,7 +20,6 @@ def add_parsers(subparsers, common) -> None:
 
 def _train(argv: list[str], prog: str) -> int:
     import transformers
-    from huggingface_hub.utils import enable_progress_bars
 
     from ..train.arguments import parse_training_arguments
     from ..train.run import format_results, run_finetuning
@@ -28,11 +27,6 @@ def _train(argv: list[str], prog: str) -> int:
     model_args, data_args, training_args = parse_training_arguments(argv, prog=prog)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    # One progress bar per long step: preparing the corpora, downloading, training (the Trainer's). transformers'
-    # "Loading weights" / "Writing model shards" bars, one per load and checkpoint, go; its switch also silences
-    # huggingface_hub's download bars, which stay.
-    transformers.utils.logging.disable_progress_bar()
-    enable_progress_bars()
     summary = run_finetuning(model_args, data_args, training_args)
     if training_args.process_index == 0:
         print(format_results(summary))
