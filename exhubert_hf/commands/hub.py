@@ -157,6 +157,8 @@ def _run_model_card(args) -> int:
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder")
     check_writable(folder / CARD_FILE, args.overwrite)
-    path = write_model_card(folder, args.results, args.base_model, args.datasets, args.license, args.repo_id)
+    path = write_model_card(
+        folder, results=args.results, base_model=args.base_model, datasets=args.datasets, license=args.license, repo_id=args.repo_id
+    )
     print(f"wrote {path}", file=sys.stdout)
     return EXIT_OK

@@ -172,20 +172,10 @@ def render_model_card(
     return text
 
 
-def write_model_card(
-    folder,
-    results=None,
-    base_model=None,
-    datasets=None,
-    license: str = "apache-2.0",
-    repo_id: str | None = None,
-    training_notes: str | None = None,
-    run: dict | None = None,
-    figures=(),
-    model_name: str | None = None,
-) -> Path:
-    """Writes (replaces) FOLDER/README.md atomically; returns its path."""
-    text = render_model_card(folder, results, base_model, datasets, license, repo_id, training_notes, run, figures, model_name)
+def write_model_card(folder, **card) -> Path:
+    """Writes (replaces) FOLDER/README.md atomically, rendered by `render_model_card(folder, **card)`; returns its
+    path."""
+    text = render_model_card(folder, **card)
     return write_text_atomic(Path(folder) / CARD_FILE, text, overwrite=True)
 
 

@@ -115,7 +115,7 @@ def write_clean_folder(
         shutil.copyfile(path, destination / FIGURES_FOLDER / path.name)
         figures.append(f"{FIGURES_FOLDER}/{path.name}")
     write_model_card(
-        destination, model.results, repo_id=repo_id, license=license, run=model.run, figures=figures, model_name=model_name
+        destination, results=model.results, repo_id=repo_id, license=license, run=model.run, figures=figures, model_name=model_name
     )
     return destination
 
