@@ -4,6 +4,7 @@
 
     python benchmarks/bench_training.py [--device cuda] [--batch-sizes 1 8] [--repeats 3] [--rounds 2]
     python benchmarks/bench_training.py --layers 2 --batch-sizes 8 --repeats 1 --rounds 1   # a quick check
+    python benchmarks/bench_training.py --batch-sizes 8 --configurations stage2_compact   # one mode against all
 
 Each configuration runs in a fresh child process so that its peak memory is its own (peak resident set
 size on CPU, `torch.cuda.max_memory_allocated` on CUDA); the configurations alternate over `--rounds`
@@ -95,6 +96,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per child")
     parser.add_argument("--rounds", type=int, default=2, help="alternating child runs per configuration")
     parser.add_argument("--layers", type=int, default=24, help="source layers (24: HuBERT Large; fewer for a quick check)")
+    parser.add_argument(
+        "--configurations",
+        nargs="+",
+        choices=sorted(CONFIGURATIONS.values()),
+        default=list(CONFIGURATIONS.values()),
+        help="which to run (the baseline, all, always runs)",
+    )
     parser.add_argument("--child", choices=sorted(CONFIGURATIONS.values()), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -106,9 +114,10 @@ def main():
 
     print(f"device: {describe_device(torch.device(args.device))}; {args.layers} source layers ({2 * args.layers} expanded)")
     for batch_size in args.batch_sizes:
-        results = {name: [] for name in CONFIGURATIONS}
+        chosen = set(args.configurations) | {CONFIGURATIONS[BASELINE]}
+        results = {name: [] for name, key in CONFIGURATIONS.items() if key in chosen}
         for round_index in range(args.rounds):
-            names = list(CONFIGURATIONS)
+            names = list(results)
             for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
                 command = [sys.executable, __file__, "--child", CONFIGURATIONS[name], "--device", args.device]
                 command += ["--batch-sizes", str(batch_size), "--repeats", str(args.repeats), "--layers", str(args.layers)]
@@ -130,7 +139,7 @@ def main():
                 f"{name:<40}{row['trainable']:>14,}{row['step_s']:>9.2f}{row['step_s'] / baseline['step_s']:>8.3f}"
                 f"{row['peak_gib']:>10.2f}{row['peak_gib'] / baseline['peak_gib']:>8.3f}"
             )
-        for name in (name for name in CONFIGURATIONS if name.startswith("stage 2")):
+        for name in (name for name in summary if name.startswith("stage 2")):
             memory_ratio = summary[name]["peak_gib"] / baseline["peak_gib"]
             time_ratio = summary[name]["step_s"] / baseline["step_s"]
             print(

@@ -94,11 +94,12 @@ def test_compact_keeps_neither_the_attention_core_nor_float_masks(one_torch_thre
         patch.setattr(frozen_layers, "checkpoint", lambda core, *args, use_reentrant, **kwargs: core(*args, **kwargs))
         held["compact without the core recomputed"] = held_after_forward(model, "compact", audio)
     print({mode: round(value / hidden_floats, 2) for mode, value in held.items()}, "hidden-size float tensors")
-    # the three dropout masks outside attention (1 + 4 + 1 hidden sizes) as bits instead of floats
-    assert held["compact without bits"] - held["compact"] >= 4.5 * hidden_floats
+    # the three dropout masks outside attention (1 + 4 + 1 hidden sizes) of the original and of its copy, and the
+    # copy's attention dropout mask, as bits instead of floats
+    assert held["compact without bits"] - held["compact"] >= 2 * 4.5 * hidden_floats + 0.8 * attention_floats
     # the attention probabilities, before and after dropout, are recomputed
     assert held["compact without the core recomputed"] - held["compact"] >= 1.5 * attention_floats
-    assert held["recompute"] < held["compact"] < held["keep"]
+    assert max(held["recompute"], held["compact"]) < held["keep"]
 
 
 def test_packing_is_lossless_and_leaves_other_tensors_alone():

@@ -8,11 +8,12 @@ almost what a trained layer keeps (docs/benchmarks.md, section 2). The modes:
   dropout, weighted sum) is recomputed in backward from the kept queries, keys and values, with the dropout mask
   replayed from the saved random state; (2) every other saved tensor that holds two values only, i.e. the dropout
   masks (float noise of 0 and 1/(1-p) on CPU, booleans on GPU), is stored as one bit per element plus the value,
-  after checking every element, so storing is lossless whatever the tensor is. The matrix products, the costly part
+  after checking every element, so storing is lossless whatever the tensor is; this holds for the trained copies'
+  dropout masks as much as for the originals', so (2) applies to every layer. The matrix products, the costly part
   of a layer, are never recomputed.
 * ``recompute``: nothing of the originals is kept; they run forward twice (`recompute_frozen_layers()`).
 
-Only the originals change; the trained copies keep everything in every mode.
+Apart from (2) in `compact`, only the originals change.
 """
 
 from contextlib import nullcontext
@@ -42,11 +43,11 @@ def set_frozen_layer_memory(model, mode: str) -> None:
         raise ValueError("the original layers are trained; compact frozen-layer memory needs them frozen")
     base = model.hubert if hasattr(model, "hubert") else model
     for layer in base.encoder.layers:
-        if layer.is_copy:
-            continue
         for handle in getattr(layer, "_exhubert_packing_hooks", ()):
             handle.remove()
         layer._exhubert_packing_hooks = _pack_two_valued_tensors_during_forward(layer) if mode == "compact" else ()
+        if layer.is_copy:
+            continue
         attention = layer.attention
         config = attention.config._config if isinstance(attention.config, _AttentionCoreRecomputed) else attention.config
         attention.config = _AttentionCoreRecomputed(config) if mode == "compact" else config
