@@ -175,7 +175,8 @@ def generate_corpus(
     `clips_per_class` clips of each class per speaker; with `rated`, as many clips per speaker with random ratings
     (`synthesize_rated_clip`; the manifest's rating columns in the scales of `RATING_SCALES`). `split_speakers` =
     speakers in (train, validation, test), in speaker order (speaker-independent splits, given in the manifest's
-    `split` column); their sum must be `num_speakers`. Existing files are overwritten; the result depends only on the arguments."""
+    `split` column); their sum must be `num_speakers`. Existing files are overwritten; the result depends only on
+    the arguments."""
     if sum(split_speakers) != num_speakers:
         raise ValueError(f"split_speakers {tuple(split_speakers)} must add up to num_speakers={num_speakers}")
     folder = Path(root) / name
