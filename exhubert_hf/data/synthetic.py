@@ -107,9 +107,11 @@ def rated_class(ratings: dict) -> int:
     return 3 * int(ratings["arousal"] >= 0.5) + min(2, int(3 * ratings["valence"]))
 
 
-def _voice(f0, slope, rate, duty, tilt, loudness, formant_hz, noise_level, rng, duration) -> np.ndarray:
+def _voice(f0, slope, rate, duty, tilt, loudness, formant_hz, noise_level, rng, duration, harmonics=23, level="peak",
+           envelope_power=0.7, top_hz=7000.0):
     """Syllables of pitch `f0` (changing by `slope` over each), `rate` per second for `duty` of their period, with
-    harmonics falling as 1 / h^tilt, through a formant at `formant_hz`, peaking at `loudness`, over noise."""
+    up to `harmonics` harmonics below 7 kHz falling as 1 / h^tilt, through a formant at `formant_hz`, at `loudness`
+    (the `level` "peak" or "rms" of the voice), over noise."""
     num_samples = int(duration * SAMPLING_RATE)
     t = np.arange(num_samples) / SAMPLING_RATE
     signal = np.zeros(num_samples)
@@ -124,15 +126,15 @@ def _voice(f0, slope, rate, duty, tilt, loudness, formant_hz, noise_level, rng, 
             contour = f0 * (1.0 + slope * (progress - 0.5)) * (1.0 + 0.02 * np.sin(2 * np.pi * 5.0 * local))
             phase = 2 * np.pi * np.cumsum(contour) / SAMPLING_RATE
             voiced = np.zeros_like(local)
-            for harmonic in range(1, 24):
-                if harmonic * contour.max() > 7000:
+            for harmonic in range(1, harmonics + 1):
+                if harmonic * contour.max() > top_hz:
                     break
                 voiced += np.sin(harmonic * phase) / harmonic**tilt
-            envelope = np.sin(np.pi * np.clip(progress, 0.0, 1.0)) ** 0.7
+            envelope = np.sin(np.pi * np.clip(progress, 0.0, 1.0)) ** envelope_power
             signal[begin:end] += voiced * envelope * rng.uniform(0.8, 1.2)
         start += period * rng.uniform(0.85, 1.15)
     signal = _formant(signal, formant_hz, bandwidth=180.0) + 0.3 * signal
-    peak = np.abs(signal).max()
+    peak = np.abs(signal).max() if level == "peak" else np.sqrt(np.mean(signal**2))
     if peak > 0:
         signal = signal / peak * loudness
     signal += rng.normal(0.0, noise_level, num_samples)
