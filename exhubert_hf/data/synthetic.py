@@ -17,9 +17,10 @@ its own random variation, so a model must learn the class cues rather than memor
 Rated corpora (`generate_corpus(..., rated=True)`) carry continuous arousal, valence and dominance instead, each
 drawn uniformly from [0, 1] per clip and each a known function of the signal (`synthesize_rated_clip`):
 
-* arousal -> loudness: the voice's peak level over a background noise that is the same in every clip, from 0.05
-  to 0.95 (26 dB apart; the level itself does not survive the feature extractor's normalisation, its distance
-  to the noise does);
+* arousal -> loudness: the voice's RMS level, 0.01 x 12^arousal (0.01 to 0.12, even in dB: 21.6 dB apart; its
+  peaks stay below 1), over a background hiss that is the same in every clip (white noise of RMS 0.01 high-passed at
+  6 kHz, above the voice's harmonics, which stop at 5 kHz). The level itself does not survive the feature
+  extractor's normalisation; its distance to the hiss does, and the hiss masks neither pitch nor brightness;
 * valence -> pitch: f0 = 100 Hz x 2.5^valence (100 to 250 Hz, even on a log scale), the same for every speaker;
 * dominance -> brightness: the spectral tilt of the harmonics, 1 / h^(2.4 - 1.8 x dominance).
 
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from scipy.signal import lfilter
+from scipy.signal import butter, lfilter, sosfilt
 
 from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE
 
@@ -48,7 +49,7 @@ _VALENCE_PITCH = {0: (105.0, -0.25), 1: (165.0, 0.0), 2: (255.0, 0.3)}
 _AROUSAL_STYLE = {0: (2.2, 0.75, 2.2, 0.25), 1: (6.0, 0.55, 0.9, 0.9)}
 # Rated clips: the scales their manifest declares (module docstring), and the signal's fixed settings.
 RATING_SCALES = {"arousal": (1.0, 5.0), "valence": (-1.0, 1.0), "dominance": (1.0, 7.0)}
-_RATED_STYLE = dict(rate=4.0, duty=0.65, noise_level=0.01)
+_RATED_STYLE = dict(rate=4.0, duty=0.65, noise_level=0.01, level="rms", top_hz=5000.0, hiss_hz=6000.0)
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,10 @@ def synthesize_rated_clip(ratings: dict, speaker: Speaker, rng: np.random.Genera
     "dominance"} in [0, 1]) that the module docstring gives; the speaker adds tempo and formant only."""
     f0 = 100.0 * 2.5 ** ratings["valence"]
     tilt = 2.4 - 1.8 * ratings["dominance"]
-    loudness = 0.05 + 0.9 * ratings["arousal"]
-    rate = _RATED_STYLE["rate"] * speaker.tempo_factor
-    return _voice(f0, 0.0, rate, _RATED_STYLE["duty"], tilt, loudness, speaker.formant_hz, _RATED_STYLE["noise_level"],
-                  rng, duration)  # fmt: skip
+    loudness = 0.01 * 12.0 ** ratings["arousal"]
+    style = dict(_RATED_STYLE, rate=_RATED_STYLE["rate"] * speaker.tempo_factor)
+    return _voice(f0=f0, slope=0.0, tilt=tilt, loudness=loudness, formant_hz=speaker.formant_hz, rng=rng,
+                  duration=duration, **style)  # fmt: skip
 
 
 def rated_class(ratings: dict) -> int:
@@ -107,11 +108,11 @@ def rated_class(ratings: dict) -> int:
     return 3 * int(ratings["arousal"] >= 0.5) + min(2, int(3 * ratings["valence"]))
 
 
-def _voice(f0, slope, rate, duty, tilt, loudness, formant_hz, noise_level, rng, duration, harmonics=23, level="peak",
-           envelope_power=0.7, top_hz=7000.0):
+def _voice(f0, slope, rate, duty, tilt, loudness, formant_hz, noise_level, rng, duration, level="peak", top_hz=7000.0,
+           hiss_hz=None):
     """Syllables of pitch `f0` (changing by `slope` over each), `rate` per second for `duty` of their period, with
-    up to `harmonics` harmonics below 7 kHz falling as 1 / h^tilt, through a formant at `formant_hz`, at `loudness`
-    (the `level` "peak" or "rms" of the voice), over noise."""
+    up to 23 harmonics below `top_hz` falling as 1 / h^tilt, through a formant at `formant_hz`, at `loudness` (the
+    `level` "peak" or "rms" of the voice), over white noise of RMS `noise_level` (high-passed at `hiss_hz` if given)."""
     num_samples = int(duration * SAMPLING_RATE)
     t = np.arange(num_samples) / SAMPLING_RATE
     signal = np.zeros(num_samples)
@@ -126,18 +127,19 @@ def _voice(f0, slope, rate, duty, tilt, loudness, formant_hz, noise_level, rng, 
             contour = f0 * (1.0 + slope * (progress - 0.5)) * (1.0 + 0.02 * np.sin(2 * np.pi * 5.0 * local))
             phase = 2 * np.pi * np.cumsum(contour) / SAMPLING_RATE
             voiced = np.zeros_like(local)
-            for harmonic in range(1, harmonics + 1):
+            for harmonic in range(1, 24):
                 if harmonic * contour.max() > top_hz:
                     break
                 voiced += np.sin(harmonic * phase) / harmonic**tilt
-            envelope = np.sin(np.pi * np.clip(progress, 0.0, 1.0)) ** envelope_power
+            envelope = np.sin(np.pi * np.clip(progress, 0.0, 1.0)) ** 0.7
             signal[begin:end] += voiced * envelope * rng.uniform(0.8, 1.2)
         start += period * rng.uniform(0.85, 1.15)
     signal = _formant(signal, formant_hz, bandwidth=180.0) + 0.3 * signal
     peak = np.abs(signal).max() if level == "peak" else np.sqrt(np.mean(signal**2))
     if peak > 0:
         signal = signal / peak * loudness
-    signal += rng.normal(0.0, noise_level, num_samples)
+    noise = rng.normal(0.0, noise_level, num_samples)
+    signal += noise if hiss_hz is None else sosfilt(butter(8, hiss_hz, "highpass", fs=SAMPLING_RATE, output="sos"), noise)
     return np.clip(signal, -1.0, 1.0).astype(np.float32)
 
 

@@ -17,7 +17,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import set_seed
 from transformers.utils import logging as transformers_logging
 
-from ..configuration_exhubert import EXHUBERT_LABELS
+from ..configuration_exhubert import EXHUBERT_LABELS, ExHubertConfig
 from ..data.plan import parse_corpus_entries
 from ..data.prepare import prepare_corpora
 from ..errors import ModelLoadError, UsageError
@@ -132,14 +132,7 @@ def build_model(model_args: ModelArguments, seed: int = 0):
         except (OSError, ValueError):
             feature_extractor = None
         if model_type == "exhubert":
-            head = head_settings(model_args)
-            saved = read_model_config(path, model_args.model_revision)
-            if head and (saved.get("dimensions") != head["dimensions"] or head.get("num_labels", -1) == 0):
-                load_kwargs["ignore_mismatched_sizes"] = True  # a new dimensional head, or the classes left out
-                logger.info("%s: a new head for %s is initialised for fine-tuning", path, ", ".join(head["dimensions"]))
-            model = ExHubertForSequenceClassification.from_pretrained(
-                path, revision=model_args.model_revision, **overrides, **head, **load_kwargs
-            )
+            model = _exhubert_with_head(path, model_args, overrides, **load_kwargs)
         elif model_type == "hubert":
             model = _hubert_with_six_class_head(path, model_args.model_revision, id2label, **overrides, **load_kwargs)
         else:
@@ -162,6 +155,25 @@ def build_model(model_args: ModelArguments, seed: int = 0):
     if feature_extractor is None:
         feature_extractor = default_feature_extractor(model.config)
     return model, feature_extractor
+
+
+def _exhubert_with_head(path, model_args: ModelArguments, overrides: dict, **load_kwargs):
+    """An ExHuBERT from `path` with the head the run asks for (`head_settings`): its own, or new dimensions (and, for
+    `dimensions_only`, no classes), initialised for fine-tuning. The config is built first: `from_pretrained`'s own
+    keyword arguments would apply `num_labels=0` before the dimensions that make it valid."""
+    revision = model_args.model_revision
+    head = head_settings(model_args)
+    config = ExHubertConfig.from_pretrained(path, revision=revision, **overrides)
+    if head:
+        new_head = config.dimensions != head["dimensions"] or head.get("num_labels", config.num_labels) != config.num_labels
+        settings = config.to_dict() | head
+        if head.get("num_labels") == 0:
+            settings.pop("id2label", None), settings.pop("label2id", None)
+        config = ExHubertConfig.from_dict(settings)
+        if new_head:
+            load_kwargs["ignore_mismatched_sizes"] = True  # the new tensors are the head's: checked by from_pretrained
+            logger.info("%s: a new head for %s is initialised for fine-tuning", path, ", ".join(head["dimensions"]))
+    return ExHubertForSequenceClassification.from_pretrained(path, revision=revision, config=config, **load_kwargs)
 
 
 # Stage 1 gives a HuBERT a new six-class head; a CTC checkpoint's head (lm_head) is left behind; SpecAugment's embedding
