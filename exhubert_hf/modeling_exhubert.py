@@ -301,6 +301,8 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
         if self.config.freeze_feature_encoder:
             base.feature_extractor._freeze_parameters()
         base._set_original_layers_trainable(not self.config.freeze_original_layers)
+        if self.config.num_labels == 0 and hasattr(self, "classifier"):  # empty: DDP would wait for its gradient
+            self.classifier.requires_grad_(False)
 
     def freeze_feature_encoder(self):
         """No gradient for the CNN feature encoder (the paper's setting); recorded in the config."""

@@ -125,6 +125,9 @@ def test_the_loss_is_cross_entropy_plus_weighted_one_minus_ccc_and_unknown_rows_
     if num_labels == 0:  # no cross-entropy: the clip without ratings takes no part in the loss
         assert torch.count_nonzero(audio.grad[2]) == 0
     assert all(torch.count_nonzero(audio.grad[row]) > 0 for row in (0, 1, 3, 4))
+    # DDP waits for the gradient of every trainable parameter (SpecAugment's embedding is used in training only)
+    unused = [name for name, parameter in model.named_parameters() if parameter.requires_grad and parameter.grad is None]
+    assert unused == ["hubert.masked_spec_embed"]
     # a dimension known for fewer than two clips of the batch adds nothing
     loss = concordance_loss(output.dimensions[:2].detach(), torch.tensor([[0.2, math.nan, 0.1], [0.4, math.nan, 0.3]]))
     assert loss.item() == pytest.approx(2 - numpy_ccc([0.2, 0.4], predicted[:2, 0]) - numpy_ccc([0.1, 0.3], predicted[:2, 2]), rel=1e-5)  # fmt: skip
