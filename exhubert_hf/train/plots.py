@@ -21,6 +21,15 @@ def _new_figure(width: float, height: float):
     return figure
 
 
+def _saved(figure, path) -> Path:
+    """Lays `figure` out and writes it to `path` as a PNG (creating the folder); returns the path."""
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", bbox_inches="tight")
+    return path
+
+
 def plot_uar_curves(
     history: Mapping[str, Sequence[tuple[int, float]]], path, title: str | None = None, metric: str = "UAR"
 ) -> Path:
@@ -74,11 +83,7 @@ def plot_uar_curves(
     # readable at the size the PNG is shown: 9 pt for a few corpora, 8 pt in two columns for EmoSet++'s 37
     columns = 1 if len(history) <= 20 else 2
     axes.legend(fontsize=9 if columns == 1 else 8, ncol=columns, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _saved(figure, path)
 
 
 def plot_uar_panels(
@@ -118,11 +123,7 @@ def plot_uar_panels(
         figure.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _saved(figure, path)
 
 
 def plot_confusion_matrix(
@@ -162,11 +163,7 @@ def plot_confusion_matrix(
             text = "–" if np.isnan(value) else f"{100 * value:.0f}%\n({counts[row, column]})"
             colour = "white" if not np.isnan(value) and value > 0.5 else "black"
             axes.text(column, row, text, ha="center", va="center", fontsize=7, color=colour)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _saved(figure, path)
 
 
 def plot_dimension_scatter(targets, predictions, names: Sequence[str], path, title: str = "Dimensions") -> Path:
@@ -195,11 +192,7 @@ def plot_dimension_scatter(targets, predictions, names: Sequence[str], path, tit
         axes.tick_params(labelsize=7)
         axes.grid(True, alpha=0.3)
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _saved(figure, path)
 
 
 __all__ = ["plot_confusion_matrix", "plot_dimension_scatter", "plot_uar_curves", "plot_uar_panels"]
