@@ -258,20 +258,24 @@ def test_stage2_with_dimensions_trains_and_reports_ccc_per_corpus(rated, tmp_pat
     assert config["dimensions"] == list(DIMENSIONS) and len(config["id2label"]) == 6
 
 
-def test_an_exhubert_gets_a_new_head_for_the_dimensions_alone(rated, model_folder, tmp_path, monkeypatch, one_torch_thread):  # fmt: skip
+@pytest.mark.parametrize("dimensions_only", [True, False])
+def test_an_exhubert_gets_a_new_dimensional_head(dimensions_only, rated, model_folder, tmp_path, monkeypatch, one_torch_thread):  # fmt: skip
     output_dir = tmp_path / "run"
-    arguments = train_arguments(rated, output_dir, "--model_name_or_path", model_folder, "--dimensions_only", "true",
-                                "--load_best_model_at_end", "true")  # fmt: skip
+    arguments = train_arguments(rated, output_dir, "--model_name_or_path", model_folder, "--dimensions_only",
+                                str(dimensions_only).lower(), "--load_best_model_at_end", "true")  # fmt: skip
     assert run_cli(monkeypatch, *arguments) == 0
     config = json.loads((output_dir / "config.json").read_text())
-    assert config["dimensions"] == list(DIMENSIONS) and not config.get("id2label")
-    results = json.loads((output_dir / "results.json").read_text())
-    assert "uar" not in results["per_corpus"]["loud"] and set(results["per_corpus"]["loud"]["dimensions"]) == set(DIMENSIONS)
-    assert not list(output_dir.glob("confusion_*.png")) and (output_dir / "dimensions_soft.png").is_file()
+    assert config["dimensions"] == list(DIMENSIONS) and len(config.get("id2label") or ()) == 6 * (not dimensions_only)
+    results = json.loads((output_dir / "results.json").read_text())["per_corpus"]["loud"]
+    assert ("uar" in results) != dimensions_only and set(results["dimensions"]) == set(DIMENSIONS)
+    assert len(list(output_dir.glob("confusion_*.png"))) == 2 * (not dimensions_only)
+    assert (output_dir / "dimensions_soft.png").is_file() and (output_dir / "validation_ccc.png").is_file()
+    state = json.loads((output_dir / "checkpoint-4" / "trainer_state.json").read_text())
+    chosen_by = "eval_ccc" if dimensions_only else "eval_uar"  # without classes, the best model is by mean CCC
+    assert state["best_metric"] == max(entry[chosen_by] for entry in state["log_history"] if chosen_by in entry)
     model = ExHubertForSequenceClassification.from_pretrained(output_dir)
-    assert model.config.num_labels == 0 and model.classifier.out_features == 0
+    assert model.config.num_labels == 6 * (not dimensions_only)
     original = ExHubertForSequenceClassification.from_pretrained(model_folder)  # the encoder came from the folder
-    assert not torch.equal(model.dimension_regressor.weight, torch.zeros_like(model.dimension_regressor.weight))
     frozen = "hubert.encoder.layers.0.attention.k_proj.weight"  # an original layer: frozen, so as it was
     assert torch.equal(model.state_dict()[frozen], original.state_dict()[frozen])
 
