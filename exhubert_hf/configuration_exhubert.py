@@ -5,8 +5,10 @@ Self-contained on purpose: `save_pretrained` copies this file into every checkpo
 `trust_remote_code=True` works where `exhubert_hf` is not installed.
 """
 
+import os
+
 from huggingface_hub.dataclasses import strict
-from transformers import HubertConfig
+from transformers import HubertConfig, Wav2Vec2FeatureExtractor
 
 # Every HuBERT, and so every ExHuBERT, takes 16 kHz mono audio: the one home of this number in the package.
 SAMPLING_RATE = 16000
@@ -35,6 +37,20 @@ def not_expandable_error(what: str, model_type) -> TypeError:
         "block expansion needs a HuBERT, wav2vec 2.0 or data2vec-audio model (HubertModel, Wav2Vec2ForCTC, "
         f"Data2VecAudioForSequenceClassification, ...), got {what}"
         + (f"; its encoder differs: {differs}" if differs else "")
+    )
+
+
+def looks_like_local_path(source) -> bool:
+    """Whether `source` names a local file system entry rather than a Hub id: `./x`, `../x`, `/x`, `~/x`, `x/`,
+    more than one slash, or a first component that is an existing folder (`runs/stage1`). Such a path that does
+    not exist is reported at once, not sent to the Hub as a model id (where it would fail after retries)."""
+    text = os.fspath(source)
+    first = text.replace(os.sep, "/").split("/")[0]
+    return (
+        text.startswith((".", "/", "~", os.sep))
+        or text.endswith(("/", os.sep))
+        or text.count("/") > 1
+        or (first != text and os.path.isdir(first))
     )
 
 
@@ -88,6 +104,14 @@ class ExHubertConfig(HubertConfig):
             which decides the feature encoder, feature projection and positional embedding modules. A config from a
             data2vec-audio encoder keeps that family's settings and their meaning: `num_conv_pos_embeddings` counts its
             positional convolutions, `conv_pos_kernel_size` is their kernel size.
+        dimensions (`list[str]`, *optional*):
+            Names of continuous dimensions (e.g. `["arousal", "valence", "dominance"]`) that a regression head on the
+            pooled output predicts in [0, 1], beside the classes. None (the default): no such head, and the model
+            computes exactly what it computed before the head existed. With `num_labels=0` the model has no classes
+            and predicts the dimensions alone.
+        dimension_loss_weight (`float`, defaults to 1.0):
+            The weight `w` of the dimensions in the loss: cross-entropy + w * sum over dimensions of (1 - CCC), the
+            concordance correlation coefficient over the clips of the batch whose value is known.
     """
 
     model_type = "exhubert"
@@ -99,9 +123,12 @@ class ExHubertConfig(HubertConfig):
     original_layer_gates: bool = False
     layerdrop: float = 0.0
     source_model_type: str = "hubert"
+    dimensions: list[str] | tuple[str, ...] | None = None
+    dimension_loss_weight: float | int = 1.0
 
     def __post_init__(self, **kwargs):
         self._validate_expansion()
+        self._validate_dimensions(kwargs.get("num_labels"))
         expanded_layers = self.num_source_layers * (1 + self.num_copies_per_layer)
         given_layers = kwargs.pop("num_hidden_layers", None)
         if given_layers is None and self.num_hidden_layers != HubertConfig.num_hidden_layers:
@@ -152,6 +179,16 @@ class ExHubertConfig(HubertConfig):
                     "(or id2label and num_labels) so that the other follows"
                 )
 
+    def _validate_dimensions(self, num_labels):
+        self.dimensions = list(self.dimensions) if self.dimensions else None
+        names = self.dimensions or []
+        if any(not isinstance(name, str) or not name.strip() for name in names) or len(set(names)) != len(names):
+            raise ValueError(f"dimensions must be distinct non-empty names, e.g. ['arousal', 'valence'], got {names}")
+        if not (0 <= self.dimension_loss_weight < float("inf")):
+            raise ValueError(f"dimension_loss_weight must be a finite number >= 0, got {self.dimension_loss_weight}")
+        if num_labels == 0 and not names:
+            raise ValueError("num_labels=0 leaves the model nothing to predict; name dimensions, or give it classes")
+
     @classmethod
     def from_hubert_config(cls, source_config, **expansion) -> "ExHubertConfig":
         """The expanded config of a HuBERT, wav2vec 2.0 or data2vec-audio config: same shapes and settings,
@@ -178,6 +215,21 @@ class ExHubertConfig(HubertConfig):
         return layer_index % (1 + self.num_copies_per_layer) != 0
 
 
+def default_feature_extractor(config: HubertConfig, return_attention_mask: bool | None = None) -> Wav2Vec2FeatureExtractor:
+    """The feature extractor HuBERT checkpoints of this kind ship: per-utterance normalisation, zero padding;
+    attention masks (unless `return_attention_mask` says otherwise) only for layer-norm feature encoders
+    (group-norm ones, as in HuBERT Base, were trained on zero-padded batches without them)."""
+    if return_attention_mask is None:
+        return_attention_mask = config.feat_extract_norm == "layer"
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=SAMPLING_RATE,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=return_attention_mask,
+    )
+
+
 __all__ = [
     "AROUSAL_LEVELS",
     "EXHUBERT_LABELS",
@@ -185,5 +237,7 @@ __all__ = [
     "SOURCE_MODEL_TYPES",
     "VALENCE_LEVELS",
     "ExHubertConfig",
+    "default_feature_extractor",
     "emotion_class",
+    "looks_like_local_path",
 ]

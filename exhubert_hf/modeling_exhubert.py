@@ -9,6 +9,8 @@ and gradient checkpointing behave as in HuBERT. Self-contained on purpose: `save
 import copy
 import os
 import re
+import warnings
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -18,21 +20,20 @@ from transformers import (
     Data2VecAudioForCTC,
     Data2VecAudioForSequenceClassification,
     Data2VecAudioModel,
-    HubertConfig,
     HubertForCTC,
     HubertForSequenceClassification,
     HubertModel,
     PreTrainedConfig,
-    Wav2Vec2FeatureExtractor,
     Wav2Vec2ForCTC,
     Wav2Vec2ForSequenceClassification,
     Wav2Vec2Model,
 )
 from transformers import initialization as init
+from transformers.backbone_utils import filter_output_hidden_states
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.integrations.fsdp import is_fsdp_managed_module
 from transformers.masking_utils import create_bidirectional_mask
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from transformers.models.data2vec.modeling_data2vec_audio import (
     Data2VecAudioFeatureEncoder,
     Data2VecAudioFeatureProjection,
@@ -53,11 +54,18 @@ from transformers.models.wav2vec2.modeling_wav2vec2 import (
     Wav2Vec2FeatureProjection,
     Wav2Vec2PositionalConvEmbedding,
 )
+from transformers.utils.generic import can_return_tuple
 
-from .configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE, ExHubertConfig, not_expandable_error
+from .configuration_exhubert import (
+    EXHUBERT_LABELS,
+    ExHubertConfig,
+    default_feature_extractor,
+    looks_like_local_path,
+    not_expandable_error,
+)
 
 FEATURE_EXTRACTOR_FILE = "preprocessor_config.json"
-HEAD_MODULES = ("projector", "classifier", "layer_weights")
+HEAD_MODULES = ("projector", "classifier", "dimension_regressor", "layer_weights")
 # The Auto classes a saved folder maps to this file's classes (its `auto_map`, for trust_remote_code=True).
 AUTO_MAP = {
     "AutoConfig": "configuration_exhubert.ExHubertConfig",
@@ -65,6 +73,26 @@ AUTO_MAP = {
     "AutoModelForAudioClassification": "modeling_exhubert.ExHubertForSequenceClassification",
 }
 _LAYER_KEY = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
+
+
+@dataclass
+class ExHubertClassifierOutput(SequenceClassifierOutput):
+    """`SequenceClassifierOutput` plus `dimensions`: (batch, len(config.dimensions)) in [0, 1]; None without them."""
+
+    dimensions: torch.FloatTensor | None = None
+
+
+def concordance_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sum over dimensions (columns) of 1 - CCC, the concordance correlation coefficient 2 cov / (var_p + var_t +
+    (mean_p - mean_t)^2) (Lin 1989; population moments) over the rows whose target is known (not NaN). A dimension
+    known for fewer than two rows of the batch adds nothing."""
+    known = ~torch.isnan(targets)
+    count = known.sum(dim=0).clamp(min=1)
+    mean_p, mean_t = (torch.where(known, values, 0.0).sum(dim=0) / count for values in (predictions, targets))
+    p, t = torch.where(known, predictions - mean_p, 0.0), torch.where(known, targets - mean_t, 0.0)
+    variances = ((p**2).sum(dim=0) + (t**2).sum(dim=0)) / count + (mean_p - mean_t) ** 2
+    ccc = 2 * (p * t).sum(dim=0) / count / variances.clamp(min=1e-8)
+    return torch.where(known.sum(dim=0) >= 2, 1 - ccc, 0.0).sum()
 
 
 class ExHubertGate(nn.Linear):
@@ -85,11 +113,8 @@ class ExHubertGate(nn.Linear):
 
 
 class _BlockExpansionMixin:
-    """Turns a HuBERT encoder layer into an ExHuBERT block.
-
-    A copy computes `h + gate(layer(h))`; an original computes `layer(h)`, or `gate(layer(h))` when the
-    config gives originals a gate. The layer keeps its own internal residuals and layer norms.
-    """
+    """Turns a HuBERT encoder layer into an ExHuBERT block: a copy computes `h + gate(layer(h))`; an original
+    `layer(h)`, or `gate(layer(h))` when the config gives originals a gate (the layer keeps its residuals, norms)."""
 
     def __init__(self, config: ExHubertConfig, is_copy: bool):
         super().__init__(config)
@@ -204,31 +229,19 @@ class ExHubertData2VecAudioFeatureProjection(_ProjectedFeaturesOnly, Data2VecAud
 # all three (transformers generates HuBERT's and data2vec-audio's from wav2vec2's), so every family gets HuBERT's;
 # tests/test_drift.py fails if that changes.
 _SOURCE_FAMILIES = {
-    "hubert": dict(
-        base_model=HubertModel,
-        sequence_classification=HubertForSequenceClassification,
-        ctc=HubertForCTC,
-        feature_encoder=HubertFeatureEncoder,
-        feature_projection=HubertFeatureProjection,
-        positional_embedding=HubertPositionalConvEmbedding,
-    ),
-    "wav2vec2": dict(
-        base_model=Wav2Vec2Model,
-        sequence_classification=Wav2Vec2ForSequenceClassification,
-        ctc=Wav2Vec2ForCTC,
-        feature_encoder=Wav2Vec2FeatureEncoder,
-        feature_projection=ExHubertWav2Vec2FeatureProjection,
-        positional_embedding=Wav2Vec2PositionalConvEmbedding,
-    ),
-    "data2vec-audio": dict(
-        base_model=Data2VecAudioModel,
-        sequence_classification=Data2VecAudioForSequenceClassification,
-        ctc=Data2VecAudioForCTC,
-        feature_encoder=Data2VecAudioFeatureEncoder,
-        feature_projection=ExHubertData2VecAudioFeatureProjection,
-        positional_embedding=Data2VecAudioPositionalConvEmbedding,
-    ),
-}
+    "hubert": dict(base_model=HubertModel, sequence_classification=HubertForSequenceClassification, ctc=HubertForCTC,
+                   feature_encoder=HubertFeatureEncoder, feature_projection=HubertFeatureProjection,
+                   positional_embedding=HubertPositionalConvEmbedding),
+    "wav2vec2": dict(base_model=Wav2Vec2Model, sequence_classification=Wav2Vec2ForSequenceClassification,
+                     ctc=Wav2Vec2ForCTC, feature_encoder=Wav2Vec2FeatureEncoder,
+                     feature_projection=ExHubertWav2Vec2FeatureProjection,
+                     positional_embedding=Wav2Vec2PositionalConvEmbedding),
+    "data2vec-audio": dict(base_model=Data2VecAudioModel,
+                           sequence_classification=Data2VecAudioForSequenceClassification,
+                           ctc=Data2VecAudioForCTC, feature_encoder=Data2VecAudioFeatureEncoder,
+                           feature_projection=ExHubertData2VecAudioFeatureProjection,
+                           positional_embedding=Data2VecAudioPositionalConvEmbedding),
+}  # fmt: skip
 
 
 class ExHubertPreTrainedModel(HubertPreTrainedModel):
@@ -243,12 +256,10 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        """As `PreTrainedModel.from_pretrained`, but weights that do not fit the model are an error instead of a
-        warning: a missing, unexpected or mismatched tensor anywhere would otherwise load as a silently part-random
-        model (a checkpoint without its head predicts noise; one with another layer count or gate layout computes
-        something else). Two cases are not errors, because the caller asked for them: the encoder
-        (`ExHubertModel`) loaded from a classifier's folder leaves the head out, and `ignore_mismatched_sizes=True`
-        asks for a new head, so head tensors that are missing or of another shape are initialised afresh."""
+        """As `PreTrainedModel.from_pretrained`, but weights that do not fit the model are an error, not a warning
+        (a missing, unexpected or mismatched tensor would load as a silently part-random model), except where the
+        caller asked for it: the encoder (`ExHubertModel`) from a classifier's folder leaves the head out, and
+        `ignore_mismatched_sizes=True` initialises head tensors (a new head) that are missing or of another shape."""
         wants_loading_info = kwargs.pop("output_loading_info", False)
         new_head = kwargs.get("ignore_mismatched_sizes", False)
         model, loading_info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
@@ -262,9 +273,8 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
                 problems[kind.replace("_", " ")] = keys
         if problems:
             config = model.config
-            details = "; ".join(
-                f"{kind}: {', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}" for kind, keys in problems.items()
-            )
+            details = "; ".join(f"{kind}: {', '.join(keys[:6])}{' ...' * (len(keys) > 6)}" 
+                                for kind, keys in problems.items())
             if any(_LAYER_KEY.search(key) for keys in problems.values() for key in keys):
                 raise ValueError(
                     f"the checkpoint's encoder layers do not match its config ({config.num_hidden_layers} layers = "
@@ -276,12 +286,9 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
         return (model, loading_info) if wants_loading_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """As `PreTrainedModel.save_pretrained`; the config's `auto_map` names exactly this file's classes
-        (AutoConfig, AutoModel: the encoder, AutoModelForAudioClassification), so the folder loads with
-        `trust_remote_code=True` where this package is not installed, and no stale entry survives. Also writes a
-        default `preprocessor_config.json` when the folder has none, so the folder works with
-        `pipeline("audio-classification", ...)` on its own. An existing feature-extractor config (e.g. the one
-        the Trainer saves) is left as it is."""
+        """As `PreTrainedModel.save_pretrained`, with an `auto_map` naming exactly this file's classes (the folder
+        loads with `trust_remote_code=True` where this package is not installed) and, where the folder has none, a
+        default `preprocessor_config.json` (for `pipeline("audio-classification", ...)`; an existing one is kept)."""
         if self._auto_class is not None:  # the remote-code files are copied: point every Auto class at them
             self.config.auto_map = dict(AUTO_MAP)
         super().save_pretrained(save_directory, *args, **kwargs)
@@ -294,6 +301,8 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
         if self.config.freeze_feature_encoder:
             base.feature_extractor._freeze_parameters()
         base._set_original_layers_trainable(not self.config.freeze_original_layers)
+        if self.config.num_labels == 0 and hasattr(self, "classifier"):  # empty: DDP would wait for its gradient
+            self.classifier.requires_grad_(False)
 
     def freeze_feature_encoder(self):
         """No gradient for the CNN feature encoder (the paper's setting); recorded in the config."""
@@ -311,14 +320,10 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
         self._apply_config_freezing()
 
     def recompute_frozen_layers(self, enabled: bool = True):
-        """Keep no activations of the frozen original layers for backward; recompute them there instead.
-
-        Backward still runs through every original (the copies below need the gradient), and with attention
-        dropout on, attention takes SDPA's math path, which keeps the attention matrices. So a frozen layer
-        keeps most of a trained layer's activations, and at larger batches they, not the weights and AdamW
-        state, dominate memory. Recomputing the originals costs one extra forward pass of them and gives the
-        same gradients (dropout masks are replayed from the saved RNG state).
-        """
+        """Keep no activations of the frozen original layers for backward; recompute them there instead. Backward
+        still runs through them (the copies below need the gradient), and with attention dropout SDPA's math path
+        keeps the attention matrices: at larger batches these activations dominate memory. Recomputing costs one
+        extra forward pass of the originals and gives the same gradients (dropout masks are replayed)."""
         if enabled and not self.config.freeze_original_layers:
             raise ValueError("the original layers are trained; use gradient_checkpointing_enable() to recompute all layers")
         base = self.hubert if hasattr(self, "hubert") else self
@@ -356,47 +361,17 @@ def _parameter_group(name: str, config: ExHubertConfig) -> str:
     return "copies" if config.is_copy(int(layer.group(1))) else "original layers"
 
 
-def looks_like_local_path(source) -> bool:
-    """Whether `source` names a local file system entry rather than a Hub id: `./x`, `../x`, `/x`, `~/x`, `x/`,
-    more than one slash, or a first component that is an existing folder (`runs/stage1`). Such a path that does
-    not exist is reported at once, not sent to the Hub as a model id (where it would fail after retries)."""
-    text = os.fspath(source)
-    first = text.replace(os.sep, "/").split("/")[0]
-    return (
-        text.startswith((".", "/", "~", os.sep))
-        or text.endswith(("/", os.sep))
-        or text.count("/") > 1
-        or (first != text and os.path.isdir(first))
-    )
-
-
 def _is_head_key(name: str) -> bool:
     """Whether a parameter of the classifier belongs to its head (not to the encoder)."""
     return name.split(".")[0] in HEAD_MODULES
-
-
-def default_feature_extractor(config: HubertConfig, return_attention_mask: bool | None = None) -> Wav2Vec2FeatureExtractor:
-    """The feature extractor HuBERT checkpoints of this kind ship: per-utterance normalisation, zero padding;
-    attention masks (unless `return_attention_mask` says otherwise) only for layer-norm feature encoders
-    (group-norm ones, as in HuBERT Base, were trained on zero-padded batches without them)."""
-    if return_attention_mask is None:
-        return_attention_mask = config.feat_extract_norm == "layer"
-    return Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=SAMPLING_RATE,
-        padding_value=0.0,
-        do_normalize=True,
-        return_attention_mask=return_attention_mask,
-    )
 
 
 class ExHubertModel(ExHubertPreTrainedModel, HubertModel):
     """The ExHuBERT encoder: the source family's feature encoder and projection, then the expanded transformer."""
 
     def __init__(self, config: ExHubertConfig):
-        # Mirrors HubertModel.__init__ of transformers 5.24 with the expanded encoder (calling it would build and
-        # initialise a second, plain encoder of num_hidden_layers layers first) and the source family's feature
-        # encoder and projection; tests/test_drift.py fails when transformers changes what that constructor sets.
+        # Mirrors HubertModel.__init__ of transformers 5.24 (tests/test_drift.py) with the expanded encoder (calling
+        # it would build a second, plain encoder first) and the source family's feature encoder and projection.
         ExHubertPreTrainedModel.__init__(self, config)
         self.config = config
         family = _SOURCE_FAMILIES[config.source_model_type]
@@ -418,7 +393,8 @@ class ExHubertModel(ExHubertPreTrainedModel, HubertModel):
 class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequenceClassification):
     """ExHuBERT with HuBERT's classification head: projector, masked mean pooling over time, classifier
     (optionally over a learned weighted sum of all layers' hidden states). `forward(labels=...)` returns
-    the cross-entropy loss, so the Trainer works unchanged."""
+    the cross-entropy loss, so the Trainer works unchanged. With `config.dimensions`, a regression head on the
+    same pooled output (`dimension_regressor`, a linear map and a sigmoid) predicts them in [0, 1]."""
 
     def __init__(self, config: ExHubertConfig):
         # Mirrors HubertForSequenceClassification.__init__ of transformers 5.24 (tests/test_drift.py).
@@ -428,9 +404,47 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
             num_hidden_states = config.num_hidden_layers + 1
             self.layer_weights = nn.Parameter(torch.ones(num_hidden_states) / num_hidden_states)
         self.projector = nn.Linear(config.hidden_size, config.classifier_proj_size)
-        self.classifier = nn.Linear(config.classifier_proj_size, config.num_labels)
+        with warnings.catch_warnings():  # the empty classifier of a model without classes (num_labels=0)
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
+            self.classifier = nn.Linear(config.classifier_proj_size, config.num_labels)
+        if config.dimensions:
+            self.dimension_regressor = nn.Linear(config.classifier_proj_size, len(config.dimensions))
         self.post_init()
         self._apply_config_freezing()
+
+    @can_return_tuple
+    @filter_output_hidden_states
+    def forward(self, input_values, attention_mask=None, labels=None, dimension_targets=None, **kwargs):
+        """HubertForSequenceClassification.forward of transformers 5.24 (tests/test_drift.py) with the dimensional
+        head; `dimension_targets`: (batch, dimensions) in [0, 1], NaN where unknown. Loss: cross-entropy (`labels`, if
+        the model has classes) + dimension_loss_weight x `concordance_loss` (over this process's part of the batch)."""
+        if self.config.use_weighted_layer_sum:
+            kwargs["output_hidden_states"] = True
+        outputs = self.hubert(input_values, attention_mask=attention_mask, **kwargs)
+        if self.config.use_weighted_layer_sum:
+            hidden_states = torch.stack(outputs.hidden_states, dim=1)
+            norm_weights = nn.functional.softmax(self.layer_weights, dim=-1)
+            hidden_states = (hidden_states * norm_weights.view(-1, 1, 1)).sum(dim=1)
+        else:
+            hidden_states = outputs.last_hidden_state
+        hidden_states = self.projector(hidden_states)
+        if attention_mask is None:
+            pooled_output = hidden_states.mean(dim=1)
+        else:
+            padding_mask = self._get_feature_vector_attention_mask(hidden_states.shape[1], attention_mask)
+            expand_padding_mask = padding_mask.unsqueeze(-1).repeat(1, 1, hidden_states.shape[2])
+            hidden_states[~expand_padding_mask] = 0.0
+            pooled_output = hidden_states.sum(dim=1) / padding_mask.sum(dim=1).view(-1, 1)
+        logits = self.classifier(pooled_output)
+        dimensions = torch.sigmoid(self.dimension_regressor(pooled_output)) if self.config.dimensions else None
+        loss = None
+        if labels is not None and self.config.num_labels > 0:
+            loss = nn.functional.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1))
+        if dimension_targets is not None and dimensions is not None:
+            concordance = self.config.dimension_loss_weight * concordance_loss(dimensions, dimension_targets)
+            loss = concordance if loss is None else loss + concordance
+        return ExHubertClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions, dimensions=dimensions)  # fmt: skip
 
     @classmethod
     def from_hubert(
@@ -445,21 +459,16 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
         revision: str | None = None,
         **config_overrides,
     ) -> "ExHubertForSequenceClassification":
-        """Block expansion of a HuBERT, wav2vec 2.0 or data2vec-audio encoder.
-
-        `source` is a model of one of these families (`HubertModel`, `Wav2Vec2ForSequenceClassification`,
-        `Data2VecAudioForCTC`, ..., or any model built on such a base model, as `Wav2Vec2ForPreTraining` or a custom
-        head), or a local folder / Hub id holding one (`revision` pins a Hub commit); a folder whose architecture is
-        none of the family's base, sequence-classification or CTC models loads as the base model. Every encoder
-        layer is followed by `num_copies_per_layer` copies of itself, each wrapped as `h + gate(copy(h))` with a zero
-        gate, so the result computes exactly what the source computes; it keeps the source's feature encoder,
-        projection and positional embedding, and records the family as `config.source_model_type`. The source's
-        classification head is kept when it is the family's `...ForSequenceClassification` head (the same as
-        HuBERT's) and `num_labels` / `id2label` do not ask for another (a six-way head with placeholder names
-        `LABEL_i` is taken to be the six ExHuBERT classes); otherwise a new head is initialised (the six ExHuBERT
-        classes by default). In training, SpecAugment follows HubertModel for every family (wav2vec2 keeps its time
-        masks off padded frames; HuBERT does not).
-        """
+        """Block expansion of a HuBERT, wav2vec 2.0 or data2vec-audio encoder: `source` is a model of one of these
+        families (`HubertModel`, `Wav2Vec2ForSequenceClassification`, `Data2VecAudioForCTC`, or any model built on
+        such a base model), or a folder / Hub id holding one (`revision` pins a commit; an architecture other than the
+        family's base, sequence-classification or CTC model loads as the base model). Each encoder layer is followed
+        by `num_copies_per_layer` copies, each `h + gate(copy(h))` with a zero gate, so the result computes what the
+        source computes, with its feature encoder, projection and positional embedding (`config.source_model_type`
+        names the family; SpecAugment in training follows HubertModel's). The source's `...ForSequenceClassification`
+        head is kept unless `num_labels` / `id2label` ask for another (six placeholder labels `LABEL_i` are taken to
+        be the ExHuBERT classes); else a new head is initialised (the six classes by default; `num_labels=0`: none),
+        as is a dimensional head (`dimensions=[...]` among `config_overrides`)."""
         source = _load_source(source, revision)
         family = _expandable_family(source)
         if num_copies_per_layer < 1:
@@ -469,27 +478,17 @@ class ExHubertForSequenceClassification(ExHubertPreTrainedModel, HubertForSequen
             id2label is None and (num_labels is None or num_labels == source_config.num_labels)
         )
         num_labels = source_config.num_labels if keeps_head else num_labels
-        source_labels_are_placeholders = all(
-            label == f"LABEL_{index}" for index, label in source_config.id2label.items()
-        )
+        placeholder_labels = all(label == f"LABEL_{index}" for index, label in source_config.id2label.items())
         labels = {}
-        if not keeps_head or source_labels_are_placeholders:
-            labels["id2label"] = id2label or (
-                dict(enumerate(EXHUBERT_LABELS))
-                if num_labels in (None, len(EXHUBERT_LABELS))
-                else {index: f"LABEL_{index}" for index in range(num_labels)}
-            )
-            labels["label2id"] = None
+        if not keeps_head or placeholder_labels:
+            six = num_labels in (None, len(EXHUBERT_LABELS))
+            new_labels = dict(enumerate(EXHUBERT_LABELS)) if six else {i: f"LABEL_{i}" for i in range(num_labels)}
+            labels.update(id2label=id2label or new_labels, label2id=None)
         if not keeps_head:
             labels["problem_type"] = None  # the source's (e.g. "regression") describes the head left behind
-        config = ExHubertConfig.from_hubert_config(
-            source_config,
-            num_copies_per_layer=num_copies_per_layer,
-            freeze_original_layers=freeze_original_layers,
-            freeze_feature_encoder=freeze_feature_encoder,
-            original_layer_gates=original_layer_gates,
-            **{**labels, **config_overrides},
-        )
+        expansion = dict(num_copies_per_layer=num_copies_per_layer, freeze_original_layers=freeze_original_layers,
+                         freeze_feature_encoder=freeze_feature_encoder, original_layer_gates=original_layer_gates)
+        config = ExHubertConfig.from_hubert_config(source_config, **expansion, **{**labels, **config_overrides})
         config._attn_implementation = source_config._attn_implementation
         model = cls(config).to(dtype=source.dtype)
         model.load_state_dict(_expanded_state_dict(source, model, keeps_head), strict=True)
@@ -564,6 +563,8 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
     for key, tensor in head_source.items():
         if not key.startswith(head_prefix):
             expanded[key] = tensor
+    # no source family has a dimensional head: it starts as initialised
+    expanded.update((key, tensor) for key, tensor in model.state_dict().items() if key.startswith("dimension_"))
     if keeps_head and "layer_weights" in source_state:
         expanded["layer_weights"] = _expanded_layer_weights(source_state["layer_weights"], config.num_copies_per_layer)
     for name, module in model.named_modules():
@@ -584,9 +585,11 @@ def _expanded_state_dict(source: nn.Module, model: "ExHubertForSequenceClassific
 
 __all__ = [
     "AUTO_MAP",
+    "ExHubertClassifierOutput",
     "ExHubertForSequenceClassification",
     "ExHubertModel",
     "ExHubertPreTrainedModel",
+    "concordance_loss",
     "default_feature_extractor",
     "looks_like_local_path",
 ]

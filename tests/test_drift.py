@@ -75,20 +75,28 @@ def test_the_checkpoint_steps_are_the_ones_mirrored():
     assert RoundRobinTrainer._save_checkpoint is not Trainer._save_checkpoint
 
 
-# The sources of the encoder forwards that `_BlockLayerDropMixin.forward` mirrors (transformers 5.24).
+# The sources of the forwards that modeling_exhubert mirrors (transformers 5.24): the encoder forwards in
+# `_BlockLayerDropMixin.forward` (with block layer drop), the classifier's in `ExHubertForSequenceClassification.forward`
+# (with the dimensional head).
 MIRRORED_FORWARD_SHA256 = {
     "HubertEncoder.forward": "22cbe5027f831b2d2f3738ffd35a3d38e8a102b94a5c541304827bf6cce9d13c",
     "HubertEncoderStableLayerNorm.forward": "62a29d580b6396872e08a21d59e3e6468785bc7bdb67bd3e477a69080339fdf5",
+    "HubertForSequenceClassification.forward": "6ba399c2bb74a647a1e120829bac2ab0b7d584f70f6de61aa75133bec582275b",
+}
+MIRRORS = {
+    "HubertEncoder": (HubertEncoder, "_BlockLayerDropMixin.forward"),
+    "HubertEncoderStableLayerNorm": (HubertEncoderStableLayerNorm, "_BlockLayerDropMixin.forward"),
+    "HubertForSequenceClassification": (HubertForSequenceClassification, "ExHubertForSequenceClassification.forward"),
 }
 
 
-def test_the_encoder_forwards_are_the_ones_mirrored():
+def test_the_mirrored_forwards_are_the_ones_of_this_transformers():
     for name, expected in MIRRORED_FORWARD_SHA256.items():
-        owner = {"HubertEncoder": HubertEncoder, "HubertEncoderStableLayerNorm": HubertEncoderStableLayerNorm}[name.split(".")[0]]
+        owner, mirror = MIRRORS[name.split(".")[0]]
         digest = hashlib.sha256(inspect.getsource(owner.forward).encode()).hexdigest()
         assert digest == expected, (
-            f"transformers {VERSION} changed {name}; exhubert_hf.modeling_exhubert._BlockLayerDropMixin.forward mirrors "
-            f"the 5.24 version with block layer drop: port the change there, then record sha256 {digest}"
+            f"transformers {VERSION} changed {name}; exhubert_hf.modeling_exhubert.{mirror} mirrors the 5.24 "
+            f"version: port the change there, then record sha256 {digest}"
         )
 
 

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "exhubert_hf"
 MAX_LINES = 600
 REMOTE_CODE = ("configuration_exhubert.py", "modeling_exhubert.py")
 # What the remote-code pair may import: the standard library, torch, transformers (and its huggingface_hub), and each other.
-ALLOWED_ROOTS = {"copy", "os", "re", "functools", "torch", "transformers", "huggingface_hub"}
+ALLOWED_ROOTS = {"copy", "dataclasses", "os", "re", "functools", "warnings", "torch", "transformers", "huggingface_hub"}
 
 
 def modules():

@@ -495,7 +495,7 @@ def test_empty_split_and_unlabeled_clips(tmp_path, monkeypatch, capsys):
     assert set(result.dataset["validation"].features) == set(prepared_features())
     assert sorted((u.corpus, u.original_label) for u in result.unlabeled) == [("iemocap", "oth"), ("iemocap", "xxx")]
     assert result.info["corpora"]["iemocap"]["unlabeled"] == 2
-    assert set(result.dataset["train"].filter(lambda r: r["corpus"] == "mine")["label"]) == {emotion_class("low", "positive")}
+    assert set(result.dataset["train"].filter(lambda corpus: corpus == "mine", input_columns="corpus")["label"]) == {emotion_class("low", "positive")}
     assert prepare_corpora(corpora, cache_dir=tmp_path / "cache", show_progress=False).from_cache
     argv = [f"{name}={root}" for name, root in corpora.items()]
     assert run_cli(monkeypatch, *argv, "--cache-dir", tmp_path / "cache", "--no-progress") == 0

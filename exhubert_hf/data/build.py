@@ -29,7 +29,7 @@ from .cache import DATA_FOLDER, INFO_FILE, PREPARE_FORMAT_VERSION, SPLITS_FILE, 
 from .labels import load_label_mapping
 from .plan import PreparedRecord, PreparedRecords
 from .records import SkippedFile
-from .schema import SPLITS, encode_audio, prepared_features
+from .schema import DIMENSIONS, SPLITS, encode_audio, prepared_features
 
 # Clips per Arrow file: a few hundred MB of audio, so that a dataset of 150,000 clips has a few hundred files.
 SHARD_CLIPS = 2000
@@ -131,9 +131,18 @@ def _table(batch: list[tuple[PreparedRecord, np.ndarray]], features) -> pa.Table
     for name in features:
         if name == "duration":
             data[name] = pa.array([len(audio) / SAMPLING_RATE for _, audio in batch], type=pa.float32())
+        elif name in DIMENSIONS:  # NaN, not null, where unknown: the collator passes it on as "no target"
+            values = [getattr(record, name) for record, _ in batch]
+            data[name] = pa.array([math.nan if value is None else value for value in values], type=pa.float32())
         elif name != "audio":
             data[name] = pa.array([getattr(record, name) for record, _ in batch], type=schema.field(name).type)
     return pa.table(data, schema=schema)
+
+
+def _rated_clips(records: list[PreparedRecord]) -> dict[str, int]:
+    """Clips with each continuous rating (dimensions no clip has are left out)."""
+    counts = {name: sum(getattr(record, name) is not None for record in records) for name in DIMENSIONS}
+    return {name: count for name, count in counts.items() if count}
 
 
 _progress_queue = None  # in a worker: where it reports finished files
@@ -208,6 +217,7 @@ def write_entry_files(folder: Path, plan: PreparedRecords, key: str, settings: P
             "split_sources": sorted({r.split_source for r in kept}),
             "original_labels": dict(sorted(Counter(r.original_label for r in kept).items())),
             "classes": dict(sorted(Counter(EXHUBERT_LABELS[r.label] for r in kept).items())),
+            "dimensions": _rated_clips(kept),
             "skipped": len(skipped),
             "unlabeled": len(plan.unlabeled),
             "clipped": clipped,

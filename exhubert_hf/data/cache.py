@@ -2,9 +2,9 @@
 
 `cache_dir/<key>/` holds one corpus: `data/<split>-NNNNN-of-NNNNN.arrow` (its clips, memory-mapped when loaded),
 `prepare_info.json` (counts, shards, skipped and unlabeled files) and `splits.csv` (every clip's split). The key
-hashes the corpus's name, adapter and resolved root, every file's size and mtime, the labels, speakers and splits
-read from it, its section of the label mapping, the seed, the audio dtype and length limit, the format and the
-package version; nothing about the other corpora prepared with it. So adding a corpus to a set decodes only that
+hashes the corpus's name, adapter and resolved root, every file's size and mtime, the labels, speakers, splits and
+continuous ratings read from it, its section of the label mapping, the seed, the audio dtype and length limit, the
+format and the package version; nothing about the other corpora prepared with it. So adding a corpus to a set decodes only that
 corpus, and a rerun on unchanged data loads in about a second.
 
 An entry is built in a temporary folder owned by its process (`exhubert_hf.fileio.owned_staging`) and renamed
@@ -27,7 +27,7 @@ from .labels import MANIFEST_SECTION, load_label_mapping
 from .plan import PreparedRecords
 from .schema import SPLITS, prepared_features
 
-PREPARE_FORMAT_VERSION = 2
+PREPARE_FORMAT_VERSION = 3  # 3: the arousal, valence and dominance columns
 INFO_FILE = "prepare_info.json"
 SPLITS_FILE = "splits.csv"
 DATA_FOLDER = "data"

@@ -15,15 +15,16 @@
 * Every invalid row raises `CollationError` (a `ValueError`) naming the row's `path` when it has one:
   a row that is not a mapping, a missing `audio`/`label` key, audio that is not a non-empty 1-d array of
   real numbers, integer samples outside the int16 range, non-finite samples, samples above `MAX_ABS_SAMPLE` = 1e15
-  in magnitude (too large to normalise in float32), a label that is not an integer in `[0, num_labels)`, or a
-  `{"array", "sampling_rate"}` audio dict at another sampling rate.
+  in magnitude (too large to normalise in float32), a label that is not an integer in `[0, num_labels)`, a
+  continuous rating that is neither a number in [0, 1] nor unknown (NaN, None), or a `{"array", "sampling_rate"}`
+  audio dict at another sampling rate.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -57,18 +58,22 @@ class CollationError(InputError):
 
 
 class AudioCollator:
-    """`collate_fn` for prepared rows (`audio`: samples at `sampling_rate`, `label`: class index).
+    """`collate_fn` for prepared rows (`audio`: samples at `sampling_rate`, `label`: class index, and the columns of
+    `dimensions`: ratings in [0, 1], NaN where unknown).
 
     Returns `input_values` (float32, B x T, T = the longest clip after cropping, at least `min_samples`),
-    `attention_mask` (int64, 1 on real samples; only when `feature_extractor.return_attention_mask`) and
-    `labels` (int64, B).
+    `attention_mask` (int64, 1 on real samples; only when `feature_extractor.return_attention_mask`), `labels`
+    (int64, B; not for `num_labels=0`) and, with `dimensions`, `dimension_targets` (float32, B x dimensions, NaN
+    where unknown: what `ExHubertForSequenceClassification.forward` leaves out of its dimensional loss).
 
     Args:
         feature_extractor: a `Wav2Vec2FeatureExtractor`, e.g. `default_feature_extractor(config)`.
         max_seconds: crop clips to their first `max_seconds` (None: no cropping).
         sampling_rate: the rows' sampling rate; must equal the feature extractor's.
         min_samples: shortest output length (zero-padded); default HuBERT's receptive field.
-        num_labels: labels must lie in `[0, num_labels)`; default the six ExHuBERT classes.
+        num_labels: labels must lie in `[0, num_labels)`; default the six ExHuBERT classes. 0: a model without
+            classes, whose rows' `label` is not read.
+        dimensions: the columns of continuous ratings to pass on, in the model's order (its `config.dimensions`).
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class AudioCollator:
         sampling_rate: int = SAMPLING_RATE,
         min_samples: int = HUBERT_RECEPTIVE_FIELD,
         num_labels: int = len(EXHUBERT_LABELS),
+        dimensions: Sequence[str] = (),
     ):
         extractor_rate = getattr(feature_extractor, "sampling_rate", sampling_rate)
         if extractor_rate != sampling_rate:
@@ -90,13 +96,16 @@ class AudioCollator:
                 raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
             raise ValueError(f"min_samples must be a positive integer, got {min_samples!r}")
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 0:
+            raise ValueError(f"num_labels must be a non-negative integer, got {num_labels!r}")
+        if num_labels == 0 and not dimensions:
+            raise ValueError("num_labels=0 (no classes) needs dimensions to pass on")
         self.feature_extractor = feature_extractor
         self.max_seconds = max_seconds
         self.sampling_rate = sampling_rate
         self.min_samples = min_samples
         self.num_labels = num_labels
+        self.dimensions = tuple(dimensions or ())
         self.max_samples = None if max_seconds is None else max(1, int(round(max_seconds * sampling_rate)))
         self.preprocessing = Preprocessing.from_feature_extractor(feature_extractor, min_samples)
         self.return_attention_mask = self.preprocessing.attention_mask
@@ -104,11 +113,12 @@ class AudioCollator:
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if isinstance(rows, Mapping) or not hasattr(rows, "__len__") or len(rows) == 0:
             raise CollationError("expected a non-empty list of rows")
-        clips, labels = [], []
+        clips, labels, ratings = [], [], []
         for index, row in enumerate(rows):
             clip, label = self._check_row(row, index)
             clips.append(clip)
             labels.append(label)
+            ratings.append(self._ratings(row, index))
         features = self.preprocessing(clips)
         input_values = features["input_values"]
         finite = np.isfinite(input_values).all(axis=1)
@@ -118,14 +128,34 @@ class AudioCollator:
                 "audio values too large to normalise (non-finite after normalisation)", _path(rows[index]), index
             )
         batch = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in features.items()}
-        batch["labels"] = torch.tensor(labels, dtype=torch.long)
+        if self.num_labels:
+            batch["labels"] = torch.tensor(labels, dtype=torch.long)
+        if self.dimensions:
+            batch["dimension_targets"] = torch.tensor(ratings, dtype=torch.float32)
         return batch
+
+    def _ratings(self, row, index: int) -> list[float]:
+        ratings = []
+        for name in self.dimensions:
+            if name not in row:
+                reason = f"row has no {name!r} column (the model predicts {', '.join(self.dimensions)})"
+                raise CollationError(reason, _path(row), index)
+            value = row[name]
+            try:
+                value = math.nan if value is None else float(value)
+            except (TypeError, ValueError):
+                value = None
+            if value is None or not (math.isnan(value) or 0.0 <= value <= 1.0):
+                reason = f"{name} must be a number in [0, 1] or unknown (NaN), got {row[name]!r}"
+                raise CollationError(reason, _path(row), index)
+            ratings.append(value)
+        return ratings
 
     def _check_row(self, row, index: int) -> tuple[np.ndarray, int]:
         if not isinstance(row, Mapping):
             raise CollationError(f"row is a {type(row).__name__}, not a mapping", index=index)
         path = _path(row)
-        for key in ("audio", "label"):
+        for key in ("audio", "label") if self.num_labels else ("audio",):
             if key not in row:
                 raise CollationError(f"row has no {key!r} column", path, index)
         audio = row["audio"]
@@ -164,6 +194,8 @@ class AudioCollator:
                 path,
                 index,
             )
+        if not self.num_labels:
+            return clip, None
         label = row["label"]
         if isinstance(label, (bool, np.bool_)) or (isinstance(label, torch.Tensor) and label.dtype == torch.bool):
             raise CollationError(f"label must be an integer class index, got {label!r}", path, index)

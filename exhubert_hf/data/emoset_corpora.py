@@ -10,7 +10,16 @@ import re
 from pathlib import Path
 
 from .audio import AUDIO_SUFFIXES
-from .records import ClipRecord, SkippedFile, ancestor, audio_files, by_name, normalise_gender, not_matching
+from .records import (
+    ClipRecord,
+    SkippedFile,
+    ancestor,
+    audio_files,
+    by_name,
+    normalise_gender,
+    not_matching,
+    unit_interval,
+)
 
 # --- EMO-DB ------------------------------------------------------------------------------------------
 EMODB_EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"}
@@ -304,23 +313,27 @@ def _scan_enterface(root):
 
 
 # --- IEMOCAP -----------------------------------------------------------------------------------------
-IEMOCAP_LINE = re.compile(r"\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(\S+)\t(\S+)\t\[")
+IEMOCAP_LINE = re.compile(r"\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(\S+)\t(\S+)\t\[([^\]]*)\]")
+IEMOCAP_SCALE = (1.0, 5.0)  # the self-assessment-manikin ratings, averaged over the evaluators (Busso et al. 2008)
 
 
 def _scan_iemocap(root):
     """IEMOCAP (Busso et al. 2008, https://sail.usc.edu/iemocap/): `Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav`.
 
     Labels from `Session*/dialog/EmoEvaluation/*.txt`, lines `[start - end]<TAB>TURN_NAME<TAB>EMOTION<TAB>[V, A, D]`
-    (neu hap exc sad ang fru sur fea dis oth xxx; oth and xxx are unlabeled in label_mapping.yaml).
-    Speaker = session + the gender letter of the turn (Ses01M is the male actor of session 1).
+    (neu hap exc sad ang fru sur fea dis oth xxx; oth and xxx are unlabeled in label_mapping.yaml), with the turn's
+    valence, activation (arousal) and dominance on the 1-5 scale, mapped to [0, 1]; a turn whose ratings cannot be
+    read or lie outside the scale is skipped with the reason. Speaker = session + the gender letter of the turn (Ses01M
+    is the male actor of session 1).
     """
-    labels = {}
+    labels, ratings = {}, {}
     for text_file in sorted(root.glob("Session*/dialog/EmoEvaluation/*.txt")):
         with open(text_file, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 match = IEMOCAP_LINE.match(line.strip("\r\n"))
                 if match:
                     labels[match[1]] = match[2]
+                    ratings[match[1]] = _iemocap_ratings(match[3])
     wav_files = [p for folder in sorted(root.glob("Session*/sentences/wav")) for p in audio_files(folder)]
     for path in wav_files:
         match = re.fullmatch(r"(Ses\d\d)[FM]_\w+_([FM])\w*", path.stem)
@@ -328,8 +341,23 @@ def _scan_iemocap(root):
             yield not_matching(path, "IEMOCAP", "Ses01F_impro01_F000")
         elif path.stem not in labels:
             yield SkippedFile(str(path), "no label for this turn in the EmoEvaluation files")
+        elif isinstance(ratings[path.stem], str):
+            yield SkippedFile(str(path), ratings[path.stem])
         else:
-            yield ClipRecord(str(path), labels[path.stem], match[1] + match[2], normalise_gender(match[2]), "en")
+            speaker, gender = match[1] + match[2], normalise_gender(match[2])
+            yield ClipRecord(str(path), labels[path.stem], speaker, gender, "en", **ratings[path.stem])
+
+
+def _iemocap_ratings(text: str) -> dict | str:
+    """{"valence", "arousal", "dominance"} in [0, 1] from an EmoEvaluation line's `V, A, D`, or why it is unusable."""
+    try:
+        values = [float(value) for value in text.split(",")]
+        if len(values) != 3:
+            raise ValueError(f"{len(values)} values")
+        names = ("valence", "arousal", "dominance")
+        return {name: unit_interval(value, IEMOCAP_SCALE) for name, value in zip(names, values)}
+    except ValueError as error:
+        return f"its [valence, activation, dominance] rating [{text}] is not three values on the 1-5 scale ({error})"
 
 
 # --- MELD --------------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ class CorpusSpec:
 
 @dataclass(frozen=True)
 class PreparedRecord:
-    """A clip with its six-class label and split, before decoding."""
+    """A clip with its six-class label, split and continuous ratings (in [0, 1], None where unknown), before
+    decoding."""
 
     path: str
     corpus: str
@@ -60,6 +61,9 @@ class PreparedRecord:
     language: str
     split: str
     split_source: str
+    arousal: float | None = None
+    valence: float | None = None
+    dominance: float | None = None
 
 
 class UnlabeledClip(NamedTuple):
@@ -164,7 +168,7 @@ def plan_corpora(
             records.append(
                 PreparedRecord(
                     clip.path, spec.name, clip.original_label, label, clip.speaker, clip.gender,
-                    clip.language or default_language, split, source,
+                    clip.language or default_language, split, source, clip.arousal, clip.valence, clip.dominance,
                 )
             )  # fmt: skip
     plan = PreparedRecords(specs, records, sorted(skipped), sorted(unlabeled), skipped_corpus)

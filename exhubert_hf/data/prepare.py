@@ -272,7 +272,8 @@ def datasets_progress_bars_off():
 
 
 def format_summary(info: dict) -> str:
-    """A per-corpus table: clips per split, hours, speakers, split source, skipped and unlabeled counts."""
+    """A per-corpus table: clips per split, hours, speakers, split source, skipped and unlabeled counts; then the
+    corpora with continuous ratings (clips per dimension)."""
     header = ["corpus", "train", "validation", "test", "total", "hours", "speakers", "split", "skipped", "unlabeled"]
     rows, totals = [], Counter()
     for name, corpus in info["corpora"].items():
@@ -289,6 +290,10 @@ def format_summary(info: dict) -> str:
         return "  ".join(cell.ljust(width) if i in (0, 7) else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths)))
 
     table = [line(header), line(["-" * w for w in widths]), *map(line, rows[:-1]), line(["-" * w for w in widths]), line(rows[-1])]
+    rated = {name: corpus["dimensions"] for name, corpus in info["corpora"].items() if corpus.get("dimensions")}
+    if rated:
+        counts = {name: ", ".join(f"{count} {dimension}" for dimension, count in given.items()) for name, given in rated.items()}
+        table.append("clips with continuous ratings: " + "; ".join(f"{name} ({count})" for name, count in counts.items()))
     resplit = [name for name, corpus in info["corpora"].items() if "resplit" in corpus["split_sources"]]
     if resplit:  # the paper's splits are speaker-independent; say where the corpus's own split was not used
         table.append(

@@ -1,9 +1,10 @@
 """What a corpus adapter or manifest reports: clips with their own labels, and files left out with the reason.
 
 Shared by the adapters (`corpora`) and the manifest reader (`manifest`): the record types, the normalisation
-of split and gender values, and the file-listing helpers that adapters build on.
+of split and gender values and of continuous ratings, and the file-listing helpers that adapters build on.
 """
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ SPLIT_ALIASES = {
 
 @dataclass(frozen=True)
 class ClipRecord:
-    """One clip as a corpus describes it. `split` is the corpus's own split (normalised) or None."""
+    """One clip as a corpus describes it. `split` is the corpus's own split (normalised) or None; `arousal`, `valence`
+    and `dominance` its continuous ratings mapped to [0, 1] (`unit_interval`), None where the corpus has none."""
 
     path: str
     original_label: str
@@ -39,6 +41,9 @@ class ClipRecord:
     gender: str = ""  # "female", "male" or ""
     language: str = ""  # ISO 639-1, "" for non-verbal material
     split: str | None = None
+    arousal: float | None = None
+    valence: float | None = None
+    dominance: float | None = None
 
 
 class SkippedFile(NamedTuple):
@@ -75,6 +80,24 @@ def normalise_gender(value) -> str:
     return ""
 
 
+def unit_interval(value, scale: tuple[float, float]) -> float | None:
+    """A rating on `scale` = (low, high) mapped linearly to [0, 1] (low -> 0, high -> 1; a reversed scale such as
+    (9, 1) maps 9 -> 0); None for an empty value or NaN (unknown). ValueError for a value that is not a number or lies
+    outside the scale."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if math.isnan(number):
+        return None
+    low, high = scale
+    if not min(low, high) <= number <= max(low, high):
+        raise ValueError(f"{value!r} lies outside its scale {low:g}..{high:g}")
+    return (number - low) / (high - low)
+
+
 def audio_files(root: Path, suffixes=AUDIO_SUFFIXES) -> list[Path]:
     """Audio files under root, leaving out hidden files such as macOS '._' resource forks. Broken symbolic links
     and folders named like audio files are listed too: decoding reports them as skipped, with the reason."""
@@ -103,4 +126,12 @@ def ancestor(path: Path, root: Path, names) -> str | None:
     return None
 
 
-__all__ = ["ClipRecord", "CorpusScan", "ManifestError", "SkippedFile", "normalise_gender", "normalise_split"]
+__all__ = [
+    "ClipRecord",
+    "CorpusScan",
+    "ManifestError",
+    "SkippedFile",
+    "normalise_gender",
+    "normalise_split",
+    "unit_interval",
+]

@@ -5,6 +5,10 @@ needs no FFmpeg or torchcodec. They are stored as 16-bit PCM (`int16`, sample = 
 half the size of float32, and exact for 16-bit sources at 16 kHz (the common case: a 16-bit WAV reads as
 integer / 32768, which is what the collator turns `int16` back into); resampled, down-mixed or higher-resolution
 sources are rounded to 16 bits, as writing a 16-bit WAV would. `float32` keeps every decoded value.
+
+`arousal`, `valence` and `dominance` hold a clip's continuous ratings where its corpus has them, mapped to [0, 1]
+from the scale the corpus declares (`records.unit_interval`); NaN where unknown (a clip without them is left out of
+the dimensional loss and metrics).
 """
 
 import numpy as np
@@ -13,6 +17,8 @@ from datasets import ClassLabel, Features, Sequence, Value
 from ..configuration_exhubert import EXHUBERT_LABELS
 
 SPLITS = ("train", "validation", "test")
+# The continuous emotion dimensions a corpus may rate (columns of the prepared dataset, in [0, 1], NaN where unknown).
+DIMENSIONS = ("arousal", "valence", "dominance")
 
 # How a clip's split was decided: the corpus's own partition, a speaker-independent split made here (instead of
 # an own partition that shares speakers: "resplit"), or a seeded random split for corpora without speaker ids.
@@ -37,6 +43,7 @@ def prepared_features(audio_dtype: str = DEFAULT_AUDIO_DTYPE) -> Features:
             "duration": Value("float32"),  # seconds
             "path": Value("string"),  # the source file, as given to prepare
             "split_source": Value("string"),  # one of SPLIT_SOURCES
+            **{name: Value("float32") for name in DIMENSIONS},
         }
     )
 
@@ -64,6 +71,7 @@ def decode_audio(stored: np.ndarray) -> np.ndarray:
 __all__ = [
     "AUDIO_DTYPES",
     "DEFAULT_AUDIO_DTYPE",
+    "DIMENSIONS",
     "PCM16_SCALE",
     "SPLITS",
     "SPLIT_SOURCES",

@@ -13,6 +13,19 @@ Speakers differ in pitch (x0.85..1.15), tempo (x0.9..1.1), formant and noise lev
 its own random variation, so a model must learn the class cues rather than memorise clips. Files are
 16 kHz mono PCM16 WAVs with a CSV manifest (`path,label,speaker,gender,language,split`) readable by
 `exhubert_hf.corpora.read_manifest` (labels are the six class names).
+
+Rated corpora (`generate_corpus(..., rated=True)`) carry continuous arousal, valence and dominance instead, each
+drawn uniformly from [0, 1] per clip and each a known function of the signal (`synthesize_rated_clip`):
+
+* arousal -> loudness: the voice's RMS level, 0.01 x 12^arousal (0.01 to 0.12, even in dB: 21.6 dB apart; its
+  peaks stay below 1), over a background hiss that is the same in every clip (white noise of RMS 0.01 high-passed at
+  6 kHz, above the voice's harmonics, which stop at 5 kHz). The level itself does not survive the feature
+  extractor's normalisation; its distance to the hiss does, and the hiss masks neither pitch nor brightness;
+* valence -> pitch: f0 = 100 Hz x 2.5^valence (100 to 250 Hz, even on a log scale), the same for every speaker;
+* dominance -> brightness: the spectral tilt of the harmonics, 1 / h^(2.4 - 1.8 x dominance).
+
+Their manifests declare three different scales (`arousal[1..5]`, `valence[-1..1]`, `dominance[1..7]`) and the
+six-class label that the ratings imply (high arousal from 0.5 on; valence in thirds).
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from scipy.signal import lfilter
+from scipy.signal import butter, lfilter, sosfilt
 
 from ..configuration_exhubert import EXHUBERT_LABELS, SAMPLING_RATE
 
@@ -34,6 +47,9 @@ MANIFEST_NAME = "manifest.csv"
 _VALENCE_PITCH = {0: (105.0, -0.25), 1: (165.0, 0.0), 2: (255.0, 0.3)}
 # per arousal level: syllables per second, syllable duty cycle, spectral tilt exponent, loudness
 _AROUSAL_STYLE = {0: (2.2, 0.75, 2.2, 0.25), 1: (6.0, 0.55, 0.9, 0.9)}
+# Rated clips: the scales their manifest declares (module docstring), and the signal's fixed settings.
+RATING_SCALES = {"arousal": (1.0, 5.0), "valence": (-1.0, 1.0), "dominance": (1.0, 7.0)}
+_RATED_STYLE = dict(rate=4.0, duty=0.65, noise_level=0.01, level="rms", top_hz=5000.0, hiss_hz=6000.0)
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,31 @@ def synthesize_clip(label: int, speaker: Speaker, rng: np.random.Generator, dura
     rate, duty, tilt, loudness = _AROUSAL_STYLE[arousal]
     f0 = base_f0 * speaker.pitch_factor * rng.uniform(0.93, 1.07)
     rate = rate * speaker.tempo_factor * rng.uniform(0.9, 1.1)
+    return _voice(f0, slope, rate, duty, tilt, loudness, speaker.formant_hz, speaker.noise_level, rng, duration)
+
+
+def synthesize_rated_clip(ratings: dict, speaker: Speaker, rng: np.random.Generator, duration: float = 1.5):
+    """One clip whose loudness, pitch and brightness are the functions of its `ratings` ({"arousal", "valence",
+    "dominance"} in [0, 1]) that the module docstring gives; the speaker adds tempo and formant only."""
+    f0 = 100.0 * 2.5 ** ratings["valence"]
+    tilt = 2.4 - 1.8 * ratings["dominance"]
+    loudness = 0.01 * 12.0 ** ratings["arousal"]
+    style = dict(_RATED_STYLE, rate=_RATED_STYLE["rate"] * speaker.tempo_factor)
+    return _voice(f0=f0, slope=0.0, tilt=tilt, loudness=loudness, formant_hz=speaker.formant_hz, rng=rng,
+                  duration=duration, **style)  # fmt: skip
+
+
+def rated_class(ratings: dict) -> int:
+    """The six-class label the ratings imply: high arousal from 0.5 on, valence negative / neutral / positive in
+    thirds."""
+    return 3 * int(ratings["arousal"] >= 0.5) + min(2, int(3 * ratings["valence"]))
+
+
+def _voice(f0, slope, rate, duty, tilt, loudness, formant_hz, noise_level, rng, duration, level="peak", top_hz=7000.0,
+           hiss_hz=None):
+    """Syllables of pitch `f0` (changing by `slope` over each), `rate` per second for `duty` of their period, with
+    up to 23 harmonics below `top_hz` falling as 1 / h^tilt, through a formant at `formant_hz`, at `loudness` (the
+    `level` "peak" or "rms" of the voice), over white noise of RMS `noise_level` (high-passed at `hiss_hz` if given)."""
     num_samples = int(duration * SAMPLING_RATE)
     t = np.arange(num_samples) / SAMPLING_RATE
     signal = np.zeros(num_samples)
@@ -87,18 +128,27 @@ def synthesize_clip(label: int, speaker: Speaker, rng: np.random.Generator, dura
             phase = 2 * np.pi * np.cumsum(contour) / SAMPLING_RATE
             voiced = np.zeros_like(local)
             for harmonic in range(1, 24):
-                if harmonic * contour.max() > 7000:
+                if harmonic * contour.max() > top_hz:
                     break
                 voiced += np.sin(harmonic * phase) / harmonic**tilt
             envelope = np.sin(np.pi * np.clip(progress, 0.0, 1.0)) ** 0.7
             signal[begin:end] += voiced * envelope * rng.uniform(0.8, 1.2)
         start += period * rng.uniform(0.85, 1.15)
-    signal = _formant(signal, speaker.formant_hz, bandwidth=180.0) + 0.3 * signal
-    peak = np.abs(signal).max()
+    signal = _formant(signal, formant_hz, bandwidth=180.0) + 0.3 * signal
+    peak = np.abs(signal).max() if level == "peak" else np.sqrt(np.mean(signal**2))
     if peak > 0:
         signal = signal / peak * loudness
-    signal += rng.normal(0.0, speaker.noise_level, num_samples)
+    noise = rng.normal(0.0, noise_level, num_samples)
+    signal += noise if hiss_hz is None else sosfilt(butter(8, hiss_hz, "highpass", fs=SAMPLING_RATE, output="sos"), noise)
     return np.clip(signal, -1.0, 1.0).astype(np.float32)
+
+
+def _rating_columns(ratings: dict) -> dict[str, float]:
+    """The ratings as the manifest's columns, each in its scale: `arousal[1..5]` and so on."""
+    columns = {}
+    for name, (low, high) in RATING_SCALES.items():
+        columns[f"{name}[{low:g}..{high:g}]"] = round(low + (high - low) * float(ratings[name]), 6)
+    return columns
 
 
 def _formant(signal: np.ndarray, frequency: float, bandwidth: float) -> np.ndarray:
@@ -122,12 +172,15 @@ def generate_corpus(
     duration: float = 1.5,
     seed: int = 0,
     language: str = "xx",
+    rated: bool = False,
 ) -> Path:
     """Writes `root/name/<speaker>/<clip>.wav` and `root/name/manifest.csv`; returns the manifest's path.
 
-    `clips_per_class` clips of each class per speaker. `split_speakers` = speakers in (train, validation,
-    test), in speaker order (speaker-independent splits, given in the manifest's `split` column); their sum
-    must be `num_speakers`. Existing files are overwritten; the result depends only on the arguments."""
+    `clips_per_class` clips of each class per speaker; with `rated`, as many clips per speaker with random ratings
+    (`synthesize_rated_clip`; the manifest's rating columns in the scales of `RATING_SCALES`). `split_speakers` =
+    speakers in (train, validation, test), in speaker order (speaker-independent splits, given in the manifest's
+    `split` column); their sum must be `num_speakers`. Existing files are overwritten; the result depends only on
+    the arguments."""
     if sum(split_speakers) != num_speakers:
         raise ValueError(f"split_speakers {tuple(split_speakers)} must add up to num_speakers={num_speakers}")
     folder = Path(root) / name
@@ -141,8 +194,14 @@ def generate_corpus(
         for label in range(len(EXHUBERT_LABELS)):
             for take in range(clips_per_class):
                 clip_duration = duration * rng.uniform(0.85, 1.15)
-                audio = synthesize_clip(label, speaker, rng, clip_duration)
-                relative = f"{speaker.name}/{speaker.name}_c{label}_{take:02d}.wav"
+                ratings = dict(zip(RATING_SCALES, rng.uniform(0.0, 1.0, 3))) if rated else None
+                if rated:
+                    label = rated_class(ratings)
+                    audio = synthesize_rated_clip(ratings, speaker, rng, clip_duration)
+                    relative = f"{speaker.name}/{speaker.name}_rated_{len(rows):04d}.wav"
+                else:
+                    audio = synthesize_clip(label, speaker, rng, clip_duration)
+                    relative = f"{speaker.name}/{speaker.name}_c{label}_{take:02d}.wav"
                 soundfile.write(folder / relative, audio, SAMPLING_RATE, subtype="PCM_16")
                 rows.append(
                     {
@@ -152,6 +211,7 @@ def generate_corpus(
                         "gender": speaker.gender,
                         "language": language,
                         "split": split,
+                        **({} if ratings is None else _rating_columns(ratings)),
                     }
                 )
     manifest = folder / MANIFEST_NAME
@@ -162,4 +222,13 @@ def generate_corpus(
     return manifest
 
 
-__all__ = ["MANIFEST_NAME", "Speaker", "generate_corpus", "make_speakers", "synthesize_clip"]
+__all__ = [
+    "MANIFEST_NAME",
+    "RATING_SCALES",
+    "Speaker",
+    "generate_corpus",
+    "make_speakers",
+    "rated_class",
+    "synthesize_clip",
+    "synthesize_rated_clip",
+]

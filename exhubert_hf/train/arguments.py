@@ -109,6 +109,23 @@ class ModelArguments:
         metadata={"help": 'JSON object of config fields to change, e.g. \'{"layerdrop": 0.0, "mask_time_prob": 0.0}\'.'},
     )
     attn_implementation: str | None = field(default=None, metadata={"help": "eager, sdpa or flash_attention_2."})
+    dimensions: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Continuous dimensions to predict in [0, 1] beside the classes, e.g. arousal valence dominance: a "
+            "regression head on the pooled output of an ExHuBERT (stage2, or an ExHuBERT model), trained on the "
+            "prepared dataset's columns of these names (clips without a value are left out of the loss). Default: "
+            "none, or those of an ExHuBERT model that has them."
+        },
+    )
+    dimension_loss_weight: float = field(
+        default=1.0,
+        metadata={"help": "w in the loss cross-entropy + w x sum over dimensions of (1 - CCC)."},
+    )
+    dimensions_only: bool = field(
+        default=False,
+        metadata={"help": "Train the dimensions alone: a model without classes (num_labels 0); best model by CCC."},
+    )
     frozen_layer_memory: str = field(
         default="keep",
         metadata={

@@ -15,6 +15,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..data.plan import CorpusSpecError, parse_corpus_entries, parse_corpus_specs
 from ..data.roles import unseen_corpora
+from ..data.schema import DIMENSIONS
 from ..errors import ExHubertError
 from ..fileio import STAGING_PREFIX
 from ..loading import model_source, read_model_config
@@ -28,6 +29,7 @@ RUN_OUTPUTS = (
     "config.json", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
     "preprocessor_config.json", "configuration_exhubert.py", "modeling_exhubert.py", "trainer_state.json",
     "training_args.bin", "results.json", "results.md", "results.csv", "validation_uar.png", "confusion_*.png",
+    "validation_ccc.png", "dimensions_*.png",
     "run_info.json", f"{PREFIX_CHECKPOINT_DIR}-*", f"{STAGING_PREFIX}{PREFIX_CHECKPOINT_DIR}-*",
 )  # fmt: skip
 # Files whose presence means that output_dir holds a run (started or finished).
@@ -146,11 +148,24 @@ def _model_problems(model_args) -> list[str]:
             problems.append(f"model_name_or_path: {error}")
     mode = model_args.frozen_layer_memory
     stays_hubert = model_args.stage == "stage1" and model_type == "hubert"
+    problems += _dimension_problems(model_args, stays_hubert)
     if mode != "keep" and (stays_hubert or not model_args.freeze_original_layers):
         problems.append(
             f"frozen_layer_memory: {mode} needs an ExHuBERT with frozen original layers (stage2, or a stage-1 run of "
             "an ExHuBERT with freeze_original_layers true)"
         )
+    return problems
+
+
+def _dimension_problems(model_args, stays_hubert: bool) -> list[str]:
+    problems = []
+    unknown = [name for name in model_args.dimensions if name not in DIMENSIONS]
+    if unknown:
+        problems.append(f"dimensions: {', '.join(unknown)} not among the prepared dataset's ({', '.join(DIMENSIONS)})")
+    if model_args.dimensions and stays_hubert:
+        problems.append("dimensions: a stage-1 HuBERT has no dimensional head; use stage2 (block expansion) or ExHuBERT")
+    if model_args.dimensions_only and not model_args.dimensions:
+        problems.append("dimensions_only: name the dimensions to train (--dimensions arousal valence dominance)")
     return problems
 
 

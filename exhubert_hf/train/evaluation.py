@@ -10,8 +10,16 @@ Metrics (both as fractions in [0, 1]; the tables show percent):
 * **WA** (weighted accuracy): plain accuracy, `|{i : label_i = prediction_i}| / n`, i.e. the recalls
   weighted by class frequency.
 
-A corpus's results are `{"uar", "wa", "num_clips"}`; the mean over corpora is unweighted (every corpus counts
-once, whatever its size), as in the paper's tables.
+For continuous dimensions (a model with `config.dimensions`), over the clips whose value is known:
+
+* **CCC** (concordance correlation coefficient, Lin 1989), the field's standard for arousal, valence and
+  dominance: `2 cov(t, p) / (var(t) + var(p) + (mean(t) - mean(p))^2)` with population (1/n) moments. It is 1 only
+  for predictions equal to the truth; unlike Pearson's r it counts a shift or a change of scale against them.
+* **Pearson's r** beside it.
+
+A corpus's results are `{"uar", "wa", "num_clips"}` (for a model with classes) and `"dimensions": {name: {"ccc",
+"pearson", "num_clips"}}` (for a model with dimensions, those known for at least two of the corpus's clips); the
+mean over corpora is unweighted (every corpus counts once, whatever its size), as in the paper's tables.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,21 +63,104 @@ def weighted_accuracy(labels, predictions) -> float:
     return float(np.mean(labels == predictions))
 
 
-def compute_metrics(eval_prediction) -> dict[str, float]:
-    """`Trainer(compute_metrics=compute_metrics)`: argmax of the logits, then `{"uar": ..., "wa": ...}`.
+def concordance_correlation(targets, predictions) -> float:
+    """CCC of two equally long sequences (population moments); NaN for fewer than two values, or when both are
+    constant and equal."""
+    targets, predictions = _as_value_arrays(targets, predictions)
+    if targets.size < 2:
+        return math.nan
+    variances = targets.var() + predictions.var() + (targets.mean() - predictions.mean()) ** 2
+    covariance = np.mean((targets - targets.mean()) * (predictions - predictions.mean()))
+    return float(2 * covariance / variances) if variances > 0 else math.nan
 
-    Takes an `EvalPrediction` (or a `(predictions, label_ids)` pair); predictions may be logits (..., classes)
-    or a tuple whose first element is the logits, or already class indices (1-d)."""
+
+def pearson_correlation(targets, predictions) -> float:
+    """Pearson's r; NaN for fewer than two values or a constant sequence."""
+    targets, predictions = _as_value_arrays(targets, predictions)
+    if targets.size < 2 or targets.std() == 0 or predictions.std() == 0:
+        return math.nan
+    covariance = np.mean((targets - targets.mean()) * (predictions - predictions.mean()))
+    return float(covariance / (targets.std() * predictions.std()))
+
+
+def _as_value_arrays(targets, predictions) -> tuple[np.ndarray, np.ndarray]:
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    if targets.shape != predictions.shape:
+        raise ValueError(f"{targets.size} targets but {predictions.size} predictions")
+    return targets, predictions
+
+
+def dimension_metrics(targets, predictions, names: Sequence[str]) -> dict[str, dict]:
+    """`{name: {"ccc", "pearson", "num_clips"}}` for (clips x dimensions) `targets` (NaN where unknown) and
+    `predictions`, each over the clips whose target is known; a dimension known for fewer than two clips is left
+    out."""
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1, len(names))
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1, len(names))
+    metrics = {}
+    for column, name in enumerate(names):
+        known = ~np.isnan(targets[:, column])
+        if known.sum() >= 2:
+            truth, predicted = targets[known, column], predictions[known, column]
+            metrics[name] = {
+                "ccc": concordance_correlation(truth, predicted),
+                "pearson": pearson_correlation(truth, predicted),
+                "num_clips": int(known.sum()),
+            }
+    return metrics
+
+
+class EvaluationOutputs(NamedTuple):
+    """What a model predicted for a set of clips, with the truth: class `labels` and predicted classes (None for a
+    model without classes), `dimension_targets` (NaN where unknown) and `dimensions` (None without dimensions)."""
+
+    labels: np.ndarray | None
+    predictions: np.ndarray | None
+    dimension_targets: np.ndarray | None = None
+    dimensions: np.ndarray | None = None
+
+
+def evaluation_outputs(eval_prediction, dimensions: Sequence[str] = (), classes: bool = True) -> EvaluationOutputs:
+    """The `EvaluationOutputs` of a Trainer's `EvalPrediction` (or a `(predictions, label_ids)` pair) for a model with
+    `classes` and/or `dimensions`. Predictions are logits (..., classes), a tuple whose first element is the logits
+    (and, with dimensions, whose last is the dimensions), or already class indices (1-d); the label ids are the class
+    labels, the dimension targets, or both in that order (the Trainer's `label_names` ["labels",
+    "dimension_targets"])."""
     if hasattr(eval_prediction, "predictions"):
         predictions, labels = eval_prediction.predictions, eval_prediction.label_ids
     else:
         predictions, labels = eval_prediction
-    if isinstance(predictions, tuple):  # (logits, hidden states, ...) from a model with several outputs
+    predicted_dimensions = dimension_targets = None
+    if dimensions:
+        predicted_dimensions = np.asarray(predictions[-1])
+        dimension_targets = np.asarray(labels[-1] if classes else labels)
+        labels = labels[0] if classes else None
+    if isinstance(predictions, tuple):  # (logits, hidden states, ..., dimensions) from a model with several outputs
         predictions = predictions[0]
-    predictions = np.asarray(predictions)
-    if predictions.ndim > 1:
+    predictions = np.asarray(predictions) if classes else None
+    if predictions is not None and predictions.ndim > 1:
         predictions = predictions.argmax(axis=-1)
-    return {"uar": unweighted_average_recall(labels, predictions), "wa": weighted_accuracy(labels, predictions)}
+    labels = np.asarray(labels) if classes else None
+    return EvaluationOutputs(labels, predictions, dimension_targets, predicted_dimensions)
+
+
+def compute_metrics(eval_prediction, dimensions: Sequence[str] = (), classes: bool = True) -> dict[str, float]:
+    """`Trainer(compute_metrics=compute_metrics)`: argmax of the logits, then `{"uar": ..., "wa": ...}`; for a model
+    with `dimensions` (`functools.partial(compute_metrics, dimensions=config.dimensions)`; `classes=False` for one
+    without classes) also `ccc_<name>` and `pearson_<name>` per dimension and `ccc`, their mean CCC. See
+    `evaluation_outputs` for what the prediction may hold."""
+    outputs = evaluation_outputs(eval_prediction, dimensions, classes)
+    metrics = {}
+    if classes:
+        metrics.update(uar=unweighted_average_recall(outputs.labels, outputs.predictions),
+                       wa=weighted_accuracy(outputs.labels, outputs.predictions))  # fmt: skip
+    if dimensions:
+        per_dimension = dimension_metrics(outputs.dimension_targets, outputs.dimensions, dimensions)
+        for name, values in per_dimension.items():
+            metrics.update({f"ccc_{name}": values["ccc"], f"pearson_{name}": values["pearson"]})
+        if per_dimension:
+            metrics["ccc"] = float(np.mean([values["ccc"] for values in per_dimension.values()]))
+    return metrics
 
 
 def corpus_metrics(labels, predictions) -> dict:
@@ -95,46 +187,77 @@ def per_corpus_metrics(labels, predictions, corpora: Sequence[str]) -> dict[str,
 
 
 def results_dict(per_corpus: Mapping[str, Mapping], split: str = "test") -> dict:
-    """The `results.json` structure: `{"split", "per_corpus": {corpus: {"uar", "wa", "num_clips"}},
-    "mean": {"uar", "wa"}}`, the mean unweighted over corpora. Each corpus's mapping either has "uar",
-    "wa" and "num_clips", or "labels" and "predictions" to compute them from."""
+    """The `results.json` structure: `{"split", "per_corpus": {corpus: {"uar", "wa", "num_clips"}}, "mean": {"uar",
+    "wa"}}`, the mean unweighted over corpora; with dimensions, a corpus also has `"dimensions": {name: {"ccc",
+    "pearson", "num_clips"}}` and the mean `"dimensions": {name: {"ccc", "pearson"}}` (over the corpora that have the
+    dimension). Each corpus's mapping has "uar", "wa" and "num_clips", or "labels" and "predictions" to compute
+    them from, or, for a model without classes, only "num_clips"; and optionally "dimensions" as above."""
     if not per_corpus:
         raise ValueError("no corpora to report")
     table = {}
     for corpus, values in per_corpus.items():
         if "labels" in values and "predictions" in values:
-            table[str(corpus)] = corpus_metrics(values["labels"], values["predictions"])
-            continue
-        missing = {"uar", "wa", "num_clips"} - set(values)
-        if missing:
-            raise ValueError(f"results of corpus {corpus!r} lack {sorted(missing)}")
-        table[str(corpus)] = {
-            "uar": float(values["uar"]),
-            "wa": float(values["wa"]),
-            "num_clips": int(values["num_clips"]),
-        }
-    mean = {key: float(np.mean([values[key] for values in table.values()])) for key in ("uar", "wa")}
+            entry = corpus_metrics(values["labels"], values["predictions"])
+        else:
+            needed = {"uar", "wa", "num_clips"} if "dimensions" not in values or "uar" in values else {"num_clips"}
+            missing = needed - set(values)
+            if missing:
+                raise ValueError(f"results of corpus {corpus!r} lack {sorted(missing)}")
+            entry = {key: float(values[key]) for key in ("uar", "wa") if key in needed}
+            entry["num_clips"] = int(values["num_clips"])
+        if "dimensions" in values:
+            entry["dimensions"] = {str(name): _dimension_entry(given) for name, given in values["dimensions"].items()}
+        table[str(corpus)] = entry
+    mean = {}
+    for key in ("uar", "wa"):
+        present = [values[key] for values in table.values() if key in values]
+        if present:
+            mean[key] = float(np.mean(present))
+    names = dict.fromkeys(name for values in table.values() for name in values.get("dimensions", {}))
+    if names:
+        mean["dimensions"] = {}
+        for name in names:
+            given = [values["dimensions"][name] for values in table.values() if name in values.get("dimensions", {})]
+            mean["dimensions"][name] = {key: float(np.mean([one[key] for one in given])) for key in ("ccc", "pearson")}
     return {"split": split, "per_corpus": table, "mean": mean}
+
+
+def _dimension_entry(metrics: Mapping) -> dict:
+    return {"ccc": float(metrics["ccc"]), "pearson": float(metrics["pearson"]), "num_clips": int(metrics["num_clips"])}
 
 
 def _percent(value: float | None) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
 
 
+def _correlation(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
 def results_markdown(results: Mapping, model_name: str = "ExHuBERT") -> str:
-    """The paper's Table 1 layout: one row per corpus, UAR and WA in percent with one decimal, a Mean row."""
-    lines = [
-        f"### {model_name}: {results['split']} results",
-        "",
-        "| Corpus | UAR [%] | WA [%] | Clips |",
-        "|:--|--:|--:|--:|",
-    ]
-    for corpus, values in results["per_corpus"].items():
-        lines.append(f"| {corpus} | {_percent(values['uar'])} | {_percent(values['wa'])} | {values['num_clips']} |")
-    total = sum(values["num_clips"] for values in results["per_corpus"].values())
-    mean = results["mean"]
-    lines.append(f"| **Mean** | **{_percent(mean['uar'])}** | **{_percent(mean['wa'])}** | {total} |")
-    lines += ["", "UAR: unweighted average recall; WA: accuracy; Mean: unweighted over corpora."]
+    """The paper's Table 1 layout: one row per corpus, UAR and WA in percent with one decimal, a Mean row; for a
+    model with dimensions also a table of CCC and Pearson's r per dimension (three decimals)."""
+    per_corpus, mean = results["per_corpus"], results["mean"]
+    total = sum(values["num_clips"] for values in per_corpus.values())
+    lines = [f"### {model_name}: {results['split']} results", ""]
+    if "uar" in mean:
+        lines += ["| Corpus | UAR [%] | WA [%] | Clips |", "|:--|--:|--:|--:|"]
+        for corpus, values in per_corpus.items():
+            lines.append(f"| {corpus} | {_percent(values['uar'])} | {_percent(values['wa'])} | {values['num_clips']} |")
+        lines.append(f"| **Mean** | **{_percent(mean['uar'])}** | **{_percent(mean['wa'])}** | {total} |")
+        lines += ["", "UAR: unweighted average recall; WA: accuracy; Mean: unweighted over corpora."]
+    names = list(mean.get("dimensions", {}))
+    if names:
+        lines += [""] * ("uar" in mean)
+        lines.append("| Corpus | " + " | ".join(f"{name} CCC | {name} r" for name in names) + " | Clips |")
+        lines.append("|:--|" + "--:|--:|" * len(names) + "--:|")
+        mean_row = ("**Mean**", {"dimensions": mean["dimensions"], "num_clips": total})
+        for corpus, values in [*per_corpus.items(), mean_row]:
+            given = values.get("dimensions", {})
+            cells = [_correlation(given.get(name, {}).get(key)) for name in names for key in ("ccc", "pearson")]
+            lines.append(f"| {corpus} | " + " | ".join(cells) + f" | {values['num_clips']} |")
+        lines += ["", "CCC: concordance correlation coefficient; r: Pearson's correlation; over the clips with known "
+                  "values; Mean: unweighted over the corpora with the dimension."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -144,22 +267,29 @@ def write_results(
     split: str = "test",
     model_name: str = "ExHuBERT",
 ) -> dict:
-    """Writes `results.json` (exactly `{"split", "per_corpus": {corpus: {"uar", "wa", "num_clips"}},
-    "mean": {"uar", "wa"}}`, fractions in [0, 1]), `results.md` (Table 1 layout, percent) and `results.csv`
-    (`model,split,corpus,uar,wa,num_clips`, fractions, a final `Mean` row) into `output_dir`; returns the
-    JSON structure. See `results_dict` for what `per_corpus` may hold."""
+    """Writes `results.json` (`results_dict`: `{"split", "per_corpus": {corpus: {"uar", "wa", "num_clips"}},
+    "mean": {"uar", "wa"}}`, fractions in [0, 1], plus the dimensions of a model with them), `results.md` (Table 1
+    layout, percent) and `results.csv` (`model,split,corpus,uar,wa,num_clips`, fractions, a final `Mean` row; with
+    dimensions also `ccc_<name>,pearson_<name>` columns, empty where a corpus has no value) into `output_dir`;
+    returns the JSON structure. See `results_dict` for what `per_corpus` may hold."""
     results = results_dict(per_corpus, split)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (output_dir / "results.md").write_text(results_markdown(results, model_name))
+    mean = results["mean"]
+    names = list(mean.get("dimensions", {}))
+    total = sum(values["num_clips"] for values in results["per_corpus"].values())
     with open(output_dir / "results.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["model", "split", "corpus", "uar", "wa", "num_clips"])
-        for corpus, values in results["per_corpus"].items():
-            writer.writerow([model_name, split, corpus, values["uar"], values["wa"], values["num_clips"]])
-        total = sum(values["num_clips"] for values in results["per_corpus"].values())
-        writer.writerow([model_name, split, "Mean", results["mean"]["uar"], results["mean"]["wa"], total])
+        dimension_columns = [(name, key) for name in names for key in ("ccc", "pearson")]
+        header = ["model", "split", "corpus", "uar", "wa", "num_clips"]
+        writer.writerow(header + [f"{key}_{name}" for name, key in dimension_columns])
+        for corpus, values in [*results["per_corpus"].items(), ("Mean", {**mean, "num_clips": total})]:
+            given = values.get("dimensions", {})
+            cells = [given.get(name, {}).get(key, "") for name, key in dimension_columns]
+            classes = [values.get("uar", ""), values.get("wa", "")]
+            writer.writerow([model_name, split, corpus, *classes, values["num_clips"], *cells])
     return results
 
 
@@ -224,10 +354,15 @@ def load_uar_metric(**kwargs):
 
 __all__ = [
     "UAR_METRIC_SCRIPT",
+    "EvaluationOutputs",
     "compute_metrics",
+    "concordance_correlation",
     "confusion_matrix",
     "corpus_metrics",
+    "dimension_metrics",
+    "evaluation_outputs",
     "load_uar_metric",
+    "pearson_correlation",
     "per_corpus_metrics",
     "read_results",
     "results_dict",

@@ -1,5 +1,6 @@
-"""The plots of a training run: validation UAR against step per corpus (the paper's Figure 3) and confusion
-matrices; and the Table 2 grid's Figure 3, a panel per corpus with a line per model. PNG files drawn with matplotlib's Agg backend, so no display is needed."""
+"""The plots of a training run: validation UAR (or CCC) against step per corpus (the paper's Figure 3), confusion
+matrices and, for continuous dimensions, predicted against true values; and the Table 2 grid's Figure 3, a panel per
+corpus with a line per model. PNG files drawn with matplotlib's Agg backend, so no display is needed."""
 
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_exhubert import EXHUBERT_LABELS
-from .evaluation import confusion_matrix, unweighted_average_recall
+from .evaluation import concordance_correlation, confusion_matrix, pearson_correlation, unweighted_average_recall
 
 
 def _new_figure(width: float, height: float):
@@ -20,10 +21,22 @@ def _new_figure(width: float, height: float):
     return figure
 
 
-def plot_uar_curves(history: Mapping[str, Sequence[tuple[int, float]]], path, title: str | None = None) -> Path:
+def _saved(figure, path) -> Path:
+    """Lays `figure` out and writes it to `path` as a PNG (creating the folder); returns the path."""
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", bbox_inches="tight")
+    return path
+
+
+def plot_uar_curves(
+    history: Mapping[str, Sequence[tuple[int, float]]], path, title: str | None = None, metric: str = "UAR"
+) -> Path:
     """Validation UAR (percent) against training step, one line per corpus (the paper's Figure 3), plus a
-    dashed unweighted mean over corpora at the steps every corpus was evaluated at. Writes a PNG (Agg
-    backend, no display needed) and returns its path."""
+    dashed unweighted mean over corpora at the steps every corpus was evaluated at; with `metric="CCC"` the
+    mean CCC over a model's dimensions instead (as it is, not in percent). Writes a PNG (Agg backend, no display
+    needed) and returns its path."""
     if not history:
         raise ValueError("no UAR history to plot")
     figure = _new_figure(8, 5)
@@ -31,6 +44,7 @@ def plot_uar_curves(history: Mapping[str, Sequence[tuple[int, float]]], path, ti
     import matplotlib
     import matplotlib.ticker
 
+    scale = 100 if metric == "UAR" else 1
     many = len(history) > 10  # the paper trains on 37 corpora: 20 colours times 3 line styles
     colours = matplotlib.colormaps["tab20" if many else "tab10"]
     for number, (corpus, points) in enumerate(history.items()):
@@ -40,7 +54,7 @@ def plot_uar_curves(history: Mapping[str, Sequence[tuple[int, float]]], path, ti
         steps, values = zip(*points)
         axes.plot(
             steps,
-            [100 * value for value in values],
+            [scale * value for value in values],
             color=colours(number % 20 if many else number % 10),
             linestyle=("-", ":", "-.")[(number // 20) % 3] if many else "-",
             marker="o",
@@ -56,21 +70,20 @@ def plot_uar_curves(history: Mapping[str, Sequence[tuple[int, float]]], path, ti
                 if step in by_step:
                     by_step[step].append(value)
         steps = sorted(by_step)
-        axes.plot(steps, [100 * np.mean(by_step[s]) for s in steps], "k--", linewidth=2, label="mean")
+        axes.plot(steps, [scale * np.mean(by_step[s]) for s in steps], "k--", linewidth=2, label="mean")
     axes.set_xlabel("training step")
-    axes.set_ylabel("validation UAR [%]")
-    axes.set_title(title or "Validation UAR per corpus", fontsize=10)
-    axes.set_ylim(0, 101)
+    axes.set_ylabel(f"validation {metric}" + " [%]" * (scale == 100))
+    axes.set_title(title or f"Validation {metric} per corpus", fontsize=10)
+    if scale == 100:
+        axes.set_ylim(0, 101)
+    else:  # a CCC can be negative
+        axes.set_ylim(min([0.0] + [value for points in history.values() for _, value in points]) - 0.02, 1.01)
     axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps, not fractions of one
     axes.grid(True, alpha=0.3)
     # readable at the size the PNG is shown: 9 pt for a few corpora, 8 pt in two columns for EmoSet++'s 37
     columns = 1 if len(history) <= 20 else 2
     axes.legend(fontsize=9 if columns == 1 else 8, ncol=columns, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _saved(figure, path)
 
 
 def plot_uar_panels(
@@ -110,11 +123,7 @@ def plot_uar_panels(
         figure.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _saved(figure, path)
 
 
 def plot_confusion_matrix(
@@ -154,11 +163,36 @@ def plot_confusion_matrix(
             text = "–" if np.isnan(value) else f"{100 * value:.0f}%\n({counts[row, column]})"
             colour = "white" if not np.isnan(value) and value > 0.5 else "black"
             axes.text(column, row, text, ha="center", va="center", fontsize=7, color=colour)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _saved(figure, path)
 
 
-__all__ = ["plot_confusion_matrix", "plot_uar_curves", "plot_uar_panels"]
+def plot_dimension_scatter(targets, predictions, names: Sequence[str], path, title: str = "Dimensions") -> Path:
+    """Predicted against true values, one panel per dimension (`targets` and `predictions`: clips x dimensions, in
+    [0, 1]; clips whose target is NaN are left out), with the identity line and CCC and Pearson's r in each panel's
+    title; a dimension without known values says so. Writes a PNG and returns its path."""
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1, len(names))
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1, len(names))
+    figure = _new_figure(3.4 * len(names) + 0.4, 3.9)
+    for column, name in enumerate(names):
+        axes = figure.add_subplot(1, len(names), column + 1)
+        known = ~np.isnan(targets[:, column])
+        truth, predicted = targets[known, column], predictions[known, column]
+        axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
+        axes.scatter(truth, predicted, s=9, alpha=0.6, color="#4a78b5", linewidths=0)
+        if truth.size >= 2:
+            ccc, r = concordance_correlation(truth, predicted), pearson_correlation(truth, predicted)
+            axes.set_title(f"{name}\nCCC {ccc:.3f}, r {r:.3f}, {truth.size} clips", fontsize=9)
+        else:
+            axes.set_title(f"{name}\n{truth.size} clips with a known value", fontsize=9)
+        axes.set_xlim(-0.02, 1.02)
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_aspect("equal")
+        axes.set_xlabel("true", fontsize=8)
+        axes.set_ylabel("predicted", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.grid(True, alpha=0.3)
+    figure.suptitle(title, fontsize=9)
+    return _saved(figure, path)
+
+
+__all__ = ["plot_confusion_matrix", "plot_dimension_scatter", "plot_uar_curves", "plot_uar_panels"]

@@ -17,7 +17,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import set_seed
 from transformers.utils import logging as transformers_logging
 
-from ..configuration_exhubert import EXHUBERT_LABELS
+from ..configuration_exhubert import EXHUBERT_LABELS, ExHubertConfig
 from ..data.plan import parse_corpus_entries
 from ..data.prepare import prepare_corpora
 from ..errors import ModelLoadError, UsageError
@@ -26,7 +26,7 @@ from ..modeling_exhubert import ExHubertForSequenceClassification, default_featu
 from ..testing import tiny_hubert_config
 from .arguments import ConfigError, DataArguments, ModelArguments, config_overrides_dict, launched_distributed
 from .checks import check_run, clear_previous_run, unsupported_model_type
-from .evaluation import corpus_metrics, write_results
+from .evaluation import corpus_metrics, dimension_metrics, evaluation_outputs, write_results
 from .frozen_layers import set_frozen_layer_memory
 from .run_info import write_run_info
 from .trainer import RoundRobinTrainer
@@ -85,17 +85,28 @@ def split_by_corpus(split) -> dict:
 
 
 def expansion_settings(model_args: ModelArguments, overrides: dict | None = None) -> dict:
-    """The block-expansion arguments of a run (`ExHubertForSequenceClassification.from_hubert`). Expansion turns
-    layer drop off (as the official code does) unless `config_overrides` sets `layerdrop` explicitly."""
+    """The block-expansion arguments of a run (`ExHubertForSequenceClassification.from_hubert`), with its head's
+    (`head_settings`). Expansion turns layer drop off (as the official code does) unless `config_overrides` sets
+    `layerdrop` explicitly."""
     settings = dict(
         num_copies_per_layer=model_args.num_copies_per_layer,
         freeze_original_layers=model_args.freeze_original_layers,
         freeze_feature_encoder=model_args.freeze_feature_encoder,
         original_layer_gates=model_args.original_layer_gates,
+        **head_settings(model_args),
     )
     if overrides and "layerdrop" in overrides:
         settings["layerdrop"] = overrides["layerdrop"]
     return settings
+
+
+def head_settings(model_args: ModelArguments) -> dict:
+    """The config fields the run's `dimensions`, `dimension_loss_weight` and `dimensions_only` ask for (none without
+    dimensions: the model keeps the head it has)."""
+    if not model_args.dimensions:
+        return {}
+    settings = dict(dimensions=list(model_args.dimensions), dimension_loss_weight=model_args.dimension_loss_weight)
+    return settings | ({"num_labels": 0} if model_args.dimensions_only else {})
 
 
 def build_model(model_args: ModelArguments, seed: int = 0):
@@ -121,9 +132,7 @@ def build_model(model_args: ModelArguments, seed: int = 0):
         except (OSError, ValueError):
             feature_extractor = None
         if model_type == "exhubert":
-            model = ExHubertForSequenceClassification.from_pretrained(
-                path, revision=model_args.model_revision, **overrides, **load_kwargs
-            )
+            model = _exhubert_with_head(path, model_args, overrides, **load_kwargs)
         elif model_type == "hubert":
             model = _hubert_with_six_class_head(path, model_args.model_revision, id2label, **overrides, **load_kwargs)
         else:
@@ -146,6 +155,25 @@ def build_model(model_args: ModelArguments, seed: int = 0):
     if feature_extractor is None:
         feature_extractor = default_feature_extractor(model.config)
     return model, feature_extractor
+
+
+def _exhubert_with_head(path, model_args: ModelArguments, overrides: dict, **load_kwargs):
+    """An ExHuBERT from `path` with the head the run asks for (`head_settings`): its own, or new dimensions (and, for
+    `dimensions_only`, no classes), initialised for fine-tuning. The config is built first: `from_pretrained`'s own
+    keyword arguments would apply `num_labels=0` before the dimensions that make it valid."""
+    revision = model_args.model_revision
+    head = head_settings(model_args)
+    config = ExHubertConfig.from_pretrained(path, revision=revision, **overrides)
+    if head:
+        new_head = config.dimensions != head["dimensions"] or head.get("num_labels", config.num_labels) != config.num_labels
+        settings = config.to_dict() | head
+        if head.get("num_labels") == 0:
+            settings.pop("id2label", None), settings.pop("label2id", None)
+        config = ExHubertConfig.from_dict(settings)
+        if new_head:
+            load_kwargs["ignore_mismatched_sizes"] = True  # the new tensors are the head's: checked by from_pretrained
+            logger.info("%s: a new head for %s is initialised for fine-tuning", path, ", ".join(head["dimensions"]))
+    return ExHubertForSequenceClassification.from_pretrained(path, revision=revision, config=config, **load_kwargs)
 
 
 # Stage 1 gives a HuBERT a new six-class head; a CTC checkpoint's head (lm_head) is left behind; SpecAugment's embedding
@@ -185,18 +213,24 @@ def _hubert_with_six_class_head(path, revision, id2label, **kwargs):
 
 
 def evaluate_test_sets(trainer: RoundRobinTrainer, test_sets: Mapping) -> dict[str, dict]:
-    """{corpus: {"uar", "wa", "num_clips", "labels", "predictions"}} on each test set (all processes take part).
-    One progress bar over the corpora (where the Trainer shows bars), not one per corpus."""
+    """{corpus: {"uar", "wa", "num_clips", "labels", "predictions"}} on each test set (all processes take part); for a
+    model with dimensions also "dimensions" (`evaluation.dimension_metrics`), and for one without classes only
+    "num_clips" and "dimensions". One progress bar over the corpora (where the Trainer shows bars), not one per
+    corpus."""
     results = {}
     progress = trainer.pop_callback(ProgressCallback)
     try:
         shown = progress is not None and trainer.is_world_process_zero()
         for corpus, dataset in tqdm(test_sets.items(), desc="test", unit="corpus", disable=not shown):
             output = trainer.predict(dataset, metric_key_prefix=f"test_{corpus}")
-            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-            predictions = np.asarray(logits).argmax(axis=-1)
-            labels = np.asarray(output.label_ids)
-            results[corpus] = dict(corpus_metrics(labels, predictions), labels=labels, predictions=predictions)
+            given = evaluation_outputs((output.predictions, output.label_ids), trainer.dimensions, trainer.classes)
+            results[corpus] = {"num_clips": len(dataset)}
+            if trainer.classes:
+                results[corpus].update(corpus_metrics(given.labels, given.predictions), labels=given.labels,
+                                       predictions=given.predictions)  # fmt: skip
+            if trainer.dimensions:
+                dimensions = dimension_metrics(given.dimension_targets, given.dimensions, trainer.dimensions)
+                results[corpus]["dimensions"] = dimensions
     finally:
         if progress is not None:
             trainer.add_callback(progress)
@@ -213,6 +247,8 @@ def run_title(model_args: ModelArguments, corpora=()) -> str:
         copies = f"{model_args.num_copies_per_layer} cop{'y' if model_args.num_copies_per_layer == 1 else 'ies'} per layer"
         originals = "originals frozen" if model_args.freeze_original_layers else "originals trained"
         what = f"{'stage 2' if model_args.stage == 'stage2' else 'expand-only'}: block expansion ({copies}, {originals}) of {model}"
+    if model_args.dimensions:
+        what += f", {'only ' * model_args.dimensions_only}predicting {', '.join(model_args.dimensions)}"
     return what + (f", on {', '.join(corpora)}" if corpora else "")
 
 
@@ -247,6 +283,9 @@ def run_finetuning(model_args: ModelArguments, data_args: DataArguments, trainin
 
     dataset = load_training_data(data_args, training_args, show_progress=not quiet)  # data first: it fails more often
     model, feature_extractor = build_model(model_args, seed=training_args.seed)
+    if model.config.num_labels == 0 and training_args.metric_for_best_model in ("uar", "wa"):
+        logger.info("a model without classes: the best model is the one with the highest mean validation CCC")
+        training_args = dataclasses.replace(training_args, metric_for_best_model="ccc", greater_is_better=True)
     validation_sets = split_by_corpus(dataset.get("validation"))
     test_sets = split_by_corpus(dataset.get("test"))
     title = run_title(model_args, sorted(set(dataset["train"]["corpus"])))
@@ -283,9 +322,14 @@ def format_results(summary: dict) -> str:
     results = summary.get("results")
     lines = []
     if results:
-        for corpus, values in results["per_corpus"].items():
-            lines.append(f"  {corpus:<20} UAR {100 * values['uar']:5.1f} %   WA {100 * values['wa']:5.1f} %   ({values['num_clips']} clips)")
-        lines.append(f"  {'mean':<20} UAR {100 * results['mean']['uar']:5.1f} %   WA {100 * results['mean']['wa']:5.1f} %")
+        rows = [*results["per_corpus"].items(), ("mean", results["mean"])]
+        for corpus, values in rows:
+            line = f"  {corpus:<20}"
+            if "uar" in values:
+                line += f" UAR {100 * values['uar']:5.1f} %   WA {100 * values['wa']:5.1f} %"
+            for name, given in values.get("dimensions", {}).items():
+                line += f"   {name} CCC {given['ccc']:.3f}"
+            lines.append(line + (f"   ({values['num_clips']} clips)" if "num_clips" in values else ""))
     lines.append(f"model: {summary['model_dir']}")
     lines += [f"plot: {path}" for path in summary.get("plots", [])]
     return "\n".join(lines)
@@ -294,6 +338,7 @@ def format_results(summary: dict) -> str:
 __all__ = [
     "build_model",
     "expansion_settings",
+    "head_settings",
     "evaluate_test_sets",
     "format_results",
     "load_training_data",

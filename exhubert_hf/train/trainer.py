@@ -25,6 +25,10 @@ What it changes, and why:
 * **Per-corpus evaluation.** With `eval_dataset={corpus: dataset}` the metrics are `eval_<corpus>_uar`,
   `eval_<corpus>_wa`, ... plus their means `eval_uar`, `eval_wa`, `eval_loss`, logged as one entry, so
   `metric_for_best_model="uar"` selects checkpoints by the mean UAR over corpora.
+* **Dimensions.** For a model with `config.dimensions` the collator passes each clip's ratings on as
+  `dimension_targets`, which the Trainer's `label_names` include, so the metrics also hold `ccc_<dimension>`,
+  `pearson_<dimension>` and `ccc` (their mean) per corpus and, over the corpora that have them, their means
+  (`eval_ccc`: `metric_for_best_model="ccc"` selects by it, e.g. for a model without classes, `num_labels=0`).
 * **Plots.** A `TrainingPlotsCallback` (`exhubert_hf.train.callbacks`) redraws `validation_uar.png` at every
   evaluation and draws a confusion matrix at every `predict`; `plot_title` heads them, `plots=False` leaves it out.
 * **DDP without needless work.** Unless `ddp_find_unused_parameters` is set, DDP looks for unused parameters only when
@@ -124,8 +128,9 @@ class RoundRobinTrainer(Trainer):
     `train_dataset` is a prepared split (`exhubert_hf.schema`: `audio`, `label`, `corpus`, ...);
     `eval_dataset` a prepared split or a dict `{corpus: split}`. When `data_collator` is not given it is an
     `AudioCollator` over `processing_class` (default: `default_feature_extractor(model.config)`), cropping clips
-    to their first `max_seconds`. `compute_metrics` defaults to UAR and WA (`exhubert_hf.train.evaluation`). The plots
-    (module docstring) are headed by `plot_title`; `plots=False` draws none.
+    to their first `max_seconds` and passing on the model's dimensions. `compute_metrics` defaults to UAR and WA, and
+    CCC and Pearson's r per dimension (`exhubert_hf.train.evaluation`). The plots (module docstring) are headed by
+    `plot_title`; `plots=False` draws none.
     """
 
     def __init__(
@@ -144,21 +149,29 @@ class RoundRobinTrainer(Trainer):
         callbacks=None,
         **kwargs,
     ):
+        config = getattr(model, "config", None)
+        self.dimensions, self.classes = model_outputs(config)
         if processing_class is None and model is not None:
             processing_class = default_feature_extractor(model.config)
         if data_collator is None and processing_class is not None:
-            config = getattr(model, "config", None)
             data_collator = AudioCollator(
                 processing_class,
                 max_seconds=max_seconds,
                 num_labels=getattr(config, "num_labels", 6),
                 min_samples=receptive_field(config) if config is not None else HUBERT_RECEPTIVE_FIELD,
+                dimensions=self.dimensions,
             )
         if compute_metrics is None:
             from .evaluation import compute_metrics as uar_and_wa
 
-            compute_metrics = uar_and_wa
-        self.plots_callback = TrainingPlotsCallback(plot_title, compute_metrics=compute_metrics) if plots else None
+            compute_metrics = partial(uar_and_wa, dimensions=self.dimensions, classes=self.classes)
+        if args is not None and args.label_names is None:  # the targets of the metrics: classes and/or dimensions
+            label_names = ["labels"] * self.classes + ["dimension_targets"] * bool(self.dimensions)
+            args = dataclasses.replace(args, label_names=label_names)
+        self.plots_callback = None
+        if plots:
+            outputs = dict(dimensions=self.dimensions, classes=self.classes)
+            self.plots_callback = TrainingPlotsCallback(plot_title, compute_metrics=compute_metrics, **outputs)
         if self.plots_callback is not None:
             compute_metrics = self.plots_callback.compute_metrics
             callbacks = [*(callbacks or ()), self.plots_callback]
@@ -189,12 +202,14 @@ class RoundRobinTrainer(Trainer):
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        for column in ("audio", "label", "path"):  # what AudioCollator reads ("path" names bad rows in errors)
+        # what AudioCollator reads ("path" names bad rows in errors)
+        for column in ("audio", "label", "path", *self.dimensions):
             if column not in self._signature_columns:
                 self._signature_columns.append(column)
 
     def _remove_unused_columns(self, dataset, description=None):
-        """As the Trainer (keeping `audio`, `label`, `path`), and the audio read as NumPy arrays: about ten times
+        """As the Trainer (keeping `audio`, `label`, `path` and the model's dimensions), and the audio read as NumPy
+        arrays: about ten times
         faster than as Python lists of floats."""
         dataset = super()._remove_unused_columns(dataset, description=description)
         column_names = getattr(dataset, "column_names", None) or ()
@@ -305,13 +320,16 @@ class RoundRobinTrainer(Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         """As `Trainer.evaluate`; for a dict of datasets also the means over them of UAR, WA and loss
-        (`eval_uar`, `eval_wa`, `eval_loss`), logged as one entry and passed to the callbacks."""
+        (`eval_uar`, `eval_wa`, `eval_loss`) and, for a model with dimensions, of CCC and Pearson's r (`eval_ccc`,
+        `eval_ccc_<dimension>`, ...; over the datasets that have them), logged as one entry and passed to the
+        callbacks."""
         datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
         if not isinstance(datasets, Mapping):
             return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         means = {}
-        for key in ("uar", "wa", "loss"):
+        per_dimension = [f"{kind}_{name}" for name in self.dimensions for kind in ("ccc", "pearson")]
+        for key in ("uar", "wa", "loss", *(["ccc", *per_dimension] if self.dimensions else [])):
             values = [metrics.get(f"{metric_key_prefix}_{name}_{key}") for name in datasets]
             values = [value for value in values if value is not None]
             if values:
@@ -377,6 +395,12 @@ class RoundRobinTrainer(Trainer):
             rotate_checkpoints(run_dir, args.save_total_limit, final_dir, self.state.best_model_checkpoint)
 
 
+def model_outputs(config) -> tuple[tuple[str, ...], bool]:
+    """What a model with `config` predicts: its dimensions (`config.dimensions`, () for none) and whether it has
+    classes (`num_labels` > 0)."""
+    return tuple(getattr(config, "dimensions", None) or ()), getattr(config, "num_labels", 1) > 0
+
+
 def parameters_can_go_unused(model) -> bool:
     """Whether a training step can leave some trainable parameter without a gradient, which DDP must then look for
     (`find_unused_parameters`; looking when none can be unused costs a graph traversal per step and a warning on
@@ -413,6 +437,7 @@ __all__ = [
     "MAX_STEPS_NEEDED",
     "MIRRORED_SAVE_CHECKPOINT_STEPS",
     "RoundRobinTrainer",
+    "model_outputs",
     "parameters_can_go_unused",
     "saved_checkpoint_steps",
     "seed_for_step",
