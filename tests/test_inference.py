@@ -470,6 +470,6 @@ def test_the_engine_reports_each_input_once_as_soon_as_it_is_finished(predictor,
         finished.append(outcome.name)
 
     inputs = [(name, lambda name=name: predictor._file_pieces(name)) for name in names]
-    outcomes = predictor._run(inputs, predictor._probabilities, on_finished=on_finished)
+    outcomes = predictor._run(inputs, predictor._window_outputs, on_finished=on_finished)
     assert sorted(finished) == sorted(names) and len(finished) == 3
     assert [len(outcome.outputs) for outcome in outcomes] == [7, 0, 1]
