@@ -123,6 +123,19 @@ def test_a_model_with_dimensions_only_runs_quantized(folders, predicted):
     assert np.abs(frame_values(predictions.to_frame(), COLUMNS) - frame_values(predicted["only"].to_frame(), COLUMNS)).max() <= 0.02
 
 
+def test_exhubert_export_writes_the_dimensions_of_a_model_without_classes(folders, tmp_path, monkeypatch, capsys):
+    from exhubert_hf.inference.export import OnnxAudioClassifier
+
+    assert run_cli(monkeypatch, "export", folders["only"], tmp_path / "only.onnx") == 0
+    onnx_model = OnnxAudioClassifier(tmp_path / "only.onnx")
+    assert onnx_model.output_names == ["logits", "dimensions"]
+    audio = read_audio(SHORT, 16000)[None]
+    logits, dimensions = onnx_model.outputs(audio)
+    with torch.no_grad():
+        expected = ExHubertForSequenceClassification.from_pretrained(folders["only"]).eval()(torch.from_numpy(audio))
+    assert logits.shape == (1, 0) and np.abs(dimensions - expected.dimensions.numpy()).max() <= 1e-5
+
+
 def test_streamed_dimensions_equal_the_offline_ones(predictors):
     signal = read_audio(LONG, 16000)
     offline = predictors["dims"].predict_signal(signal, 16000).files[0].windows
