@@ -117,6 +117,17 @@ def test_every_backend_returns_the_dimensions(backend, tolerance, folders, predi
     assert np.abs(actual - expected).max() <= tolerance
 
 
+def test_batched_windows_get_the_dimensions_they_get_alone(folders, predicted):
+    """The GPU path (torch and bf16 batch windows, padded with an attention mask), run here on the CPU."""
+    predictor = EmotionPredictor(folders["dims"], backend="torch", show_progress=False, batch_size=8, **WINDOWING)
+    predictor.backend.batched = True  # as on a GPU
+    outputs, rows = predictor.backend.outputs, []
+    predictor.backend.outputs = lambda features: rows.append(len(features["input_values"])) or outputs(features)
+    batched = frame_values(predictor.predict_files([LONG, SHORT]).to_frame(), COLUMNS)
+    assert rows == [6] and "attention_mask" in predictor.preprocessing([np.zeros(400, np.float32)])
+    assert np.abs(batched - frame_values(predicted["dims"].to_frame(), COLUMNS)).max() <= 1e-5
+
+
 def test_a_model_with_dimensions_only_runs_quantized(folders, predicted):
     predictions = EmotionPredictor(folders["only"], backend="int8", show_progress=False, **WINDOWING).predict_files([LONG, SHORT])
     assert list(predictions.to_frame().columns) == list(predicted["only"].to_frame().columns)
