@@ -74,8 +74,9 @@ def _line(frame, fmt: str, header: bool) -> str:
     from ..inference.results import DIMENSION_PREFIX
 
     row = frame.iloc[0]
-    values = [column for column in frame.columns if column == "arousal" or column.startswith(("valence_", DIMENSION_PREFIX))]
+    shown = [name for name in frame.columns if name == "arousal" or name.startswith(("valence_", DIMENSION_PREFIX))]
+    values = "".join(f" {column} {row[column]:.3f}" for column in shown)
     classes = "top_class" in frame.columns
     title = f"{'start':>8} {'end':>8}  {'top class (probability)' if classes else 'dimensions'}\n" if header else ""
     top = f" {row['top_class']} ({row[row['top_class']]:.3f})" if classes else ""
-    return f"{title}{row['start']:8.2f} {row['end']:8.2f} {top}{''.join(f' {column} {row[column]:.3f}' for column in values)}\n"
+    return f"{title}{row['start']:8.2f} {row['end']:8.2f} {top}{values}\n"

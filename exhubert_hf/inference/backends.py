@@ -24,8 +24,8 @@ GPU needs; `batch_size` and `max_batch_seconds` bound those batches.
 Every backend returns the class logits and, for a model with a dimensional head (`config.dimensions`), the
 dimensions (`outputs`).
 
-The ONNX backends export the model once (time-major feature encoder, logits, dimensions and hidden states) into a cache
-folder named by a hash of the weights, the config and the exporter's versions: `$EXHUBERT_HF_CACHE/onnx/`, by
+The ONNX backends export the model once (time-major feature encoder, logits, dimensions and hidden states) into a
+cache folder named by a hash of the weights, the config and the exporter's versions: `$EXHUBERT_HF_CACHE/onnx/`, by
 default `~/.cache/exhubert_hf/onnx/`. A folder appears complete or not at all (written beside it, renamed).
 """
 

@@ -36,8 +36,9 @@ def quantize_int8(model: nn.Module, include_head: bool = False, feature_encoder:
     quantized per call), for CPU inference. With `feature_encoder` the convolutional feature encoder is first
     rewritten as linears (`fast_encoder`) and quantized too, except its first layer. The heads (the projector, the
     classifier and a dimensional head's regressor) stay in float32 unless `include_head`: they cost nothing to run
-    and their small logit margins are what quantization noise would flip. Activations share one scale per call, so a window's result depends a little
-    on the other windows of its batch: the predictor runs quantized models one window at a time."""
+    and their small logit margins are what quantization noise would flip. Activations share one scale per call, so
+    a window's result depends a little on the other windows of its batch: the predictor runs quantized models one
+    window at a time."""
     from torch.ao.quantization import quantize_dynamic
 
     quantized = copy.deepcopy(model).eval().to("cpu", torch.float32)
@@ -132,8 +133,9 @@ def export_onnx(
 ) -> Path:
     """Export an audio classifier to ONNX with dynamic batch and sample axes: inputs `input_values`
     (float32, batch × samples) and, if `with_attention_mask`, `attention_mask` (int64); outputs `logits`, for a
-    model with a dimensional head `dimensions`, and with `with_hidden_states`, `hidden_states`. Large models get their weights in a `.data` file beside the
-    `.onnx` file. Written to a temporary folder beside `path` and moved into place when complete.
+    model with a dimensional head `dimensions`, and with `with_hidden_states`, `hidden_states`. Large models get
+    their weights in a `.data` file beside the `.onnx` file. Written to a temporary folder beside `path` and moved
+    into place when complete.
 
     Raises `UsageError` for a path that is not a `.onnx` file name, `OutputExistsError` for an existing one
     (without `overwrite`), `ExportError` when the ONNX packages are missing or the exporter fails."""

@@ -193,7 +193,8 @@ class EmotionPredictor:
     def predict_files(self, paths: Iterable) -> Predictions:
         """Predictions for every file, in the given order; files that cannot be used carry their error."""
         paths = [str(path) for path in paths]
-        outcomes = self._run([(path, lambda path=path: self._file_pieces(path)) for path in paths], self._window_outputs)
+        inputs = [(path, lambda path=path: self._file_pieces(path)) for path in paths]
+        outcomes = self._run(inputs, self._window_outputs)
         return self._predictions(outcomes)
 
     def predict_folder(self, folder, recursive: bool = True) -> Predictions:
@@ -209,7 +210,8 @@ class EmotionPredictor:
     def window_outputs(self, windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """(class probabilities, dimensions or None) of windows of 16 kHz samples, each preprocessed and padded as in
         `predict_*` (one batch: call it with at most `batch_size` windows, inside `torch.inference_mode()`)."""
-        return self._window_outputs([_Piece(_Outcome(""), index, 0, len(window), window) for index, window in enumerate(windows)])
+        pieces = [_Piece(_Outcome(""), index, 0, len(window), window) for index, window in enumerate(windows)]
+        return self._window_outputs(pieces)
 
     # ------------------------------------------------------------------ embeddings
 

@@ -59,7 +59,7 @@ class FilePrediction:
         """{name: one value per window} of the dimensions `names` (the model's), e.g. for a timeline."""
         if not names or self.error or not self.windows or self.windows[0].dimensions is None:
             return {}
-        return {name: [float(window.dimensions[column]) for window in self.windows] for column, name in enumerate(names)}
+        return {name: [float(window.dimensions[i]) for window in self.windows] for i, name in enumerate(names)}
 
     @property
     def window_durations(self) -> np.ndarray:
@@ -115,7 +115,8 @@ class Predictions:
     def columns(self) -> list[str]:
         marginals = EmotionMarginals(self.labels).columns()
         classes = [*self.labels, "top_class"] if self.labels else []
-        return ["file", "level", "window", "start", "end", *classes, *marginals, *dimension_columns(self.dimensions), "error"]
+        dimensions = dimension_columns(self.dimensions)
+        return ["file", "level", "window", "start", "end", *classes, *marginals, *dimensions, "error"]
 
     def to_frame(self, level: str = "both") -> pd.DataFrame:
         """Rows for every file, in order: the file row (aggregate, or the error) then its windows; `level`
@@ -168,4 +169,14 @@ class Embeddings:
         return len(self.files)
 
 
-__all__ = ["DIMENSION_PREFIX", "LEVELS", "VALENCE_COLUMNS", "dimension_columns", "EmotionMarginals", "Embeddings", "FilePrediction", "Predictions", "WindowPrediction"]
+__all__ = [
+    "DIMENSION_PREFIX",
+    "LEVELS",
+    "VALENCE_COLUMNS",
+    "EmotionMarginals",
+    "Embeddings",
+    "FilePrediction",
+    "Predictions",
+    "WindowPrediction",
+    "dimension_columns",
+]

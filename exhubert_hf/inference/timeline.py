@@ -70,7 +70,8 @@ def timeline_figure(
         raise UsageError(f"reference labels {unknown} are not the model's labels")
     if not labels and not dimensions:
         raise UsageError(f"{item.file}: nothing to plot (no classes and no dimensions)")
-    heights = [0.3] * bool(reference) + [3.2] * bool(labels) + [1.1, 1.3] * marginals.available + [1.3] * bool(dimensions)
+    heights = [0.3] * bool(reference) + [3.2] * bool(labels) + [1.1, 1.3] * marginals.available
+    heights += [1.3] * bool(dimensions)
     figure = _new_figure(10, sum(heights) + 0.25 * (len(heights) - 1) + 1.2)
     figure.set_dpi(DPI)
     panels = figure.subplots(len(heights), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
@@ -123,10 +124,10 @@ def timeline_figure(
         cut = f"1 window ({windows[0].end - windows[0].start:.3g} s)"
     else:
         cut = f"{len(windows)} windows of {windows[0].end - windows[0].start:.3g} s, hop {windows[1].start - windows[0].start:.3g} s"
-    whole = labels[int(np.argmax(item.probabilities))] if labels else ""
-    whole += "".join(f"{', ' * bool(whole)}{name} {np.average(values, weights=item.window_durations):.2f}"
-                     for name, values in dimensions.items())  # fmt: skip
-    figure.suptitle(f"{Path(item.file).name}   (model: {model})\n{item.duration:.1f} s, {cut}; whole file: {whole}", fontsize=9)
+    whole = [labels[int(np.argmax(item.probabilities))]] if labels else []
+    whole += [f"{name} {np.average(values, weights=item.window_durations):.2f}" for name, values in dimensions.items()]
+    title = f"{Path(item.file).name}   (model: {model})\n{item.duration:.1f} s, {cut}; whole file: {', '.join(whole)}"
+    figure.suptitle(title, fontsize=9)
     return figure
 
 
@@ -135,6 +136,8 @@ def summary_figure(predictions: Predictions, model: str, names: Mapping[str, str
     items = [item for item in predictions.files if not item.error and item.windows]
     if not items:
         raise UsageError("no predicted file to summarise")
+    if not predictions.labels:
+        raise UsageError("a model without classes has no top class to summarise")
     labels = predictions.labels
     shares = np.stack([_top_class_time(item, len(labels)) for item in items])
     totals = shares.sum(axis=0)
