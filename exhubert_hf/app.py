@@ -3,7 +3,8 @@
     exhubert app --model M [--host 127.0.0.1 --port 7860] [--window 3 --hop 1] [--trust-remote-code]
 
 Upload or record a clip and the page shows the top class, the six class probabilities, the arousal and valence
-marginals and the emotion timeline (`exhubert_hf.inference.timeline`) of the recording; the results are those of
+marginals (and, for a model with a dimensional head, its whole-file dimensions in the summary line) and the emotion
+timeline (`exhubert_hf.inference.timeline`) of the recording; the results are those of
 `exhubert predict` with the same window and hop. Example clips from EMO-DB (`../shared/data` beside the
 repository) are offered when present, or the files given with `--examples`. The repository's top-level `app.py`
 runs the same app as a Space. Needs the `app` extra (`pip install "exhubert-hf[app]"`, i.e. Gradio); nothing is
@@ -32,9 +33,9 @@ def default_examples(data: Path = EXAMPLE_DATA) -> list[str]:
 
 
 def analyse(predictor, model: str, path: str | None) -> tuple:
-    """The page's outputs for one audio file: a one-line summary, the six probabilities, the arousal and valence
-    marginals (None for models with other labels) and the timeline (a PIL image). `ExHubertError` for a file that
-    cannot be used."""
+    """The page's outputs for one audio file: a one-line summary (with a dimensional head's dimensions), the six
+    probabilities (None for a model without classes), the arousal and valence marginals (None for models with other
+    labels) and the timeline (a PIL image). `ExHubertError` for a file that cannot be used."""
     from PIL import Image
 
     from .inference.timeline import png_bytes, timeline_figure
@@ -45,15 +46,21 @@ def analyse(predictor, model: str, path: str | None) -> tuple:
     if item.error:
         raise ExHubertError(f"{Path(path).name}: {item.error}")
     labels = predictor.labels
-    probabilities = {label: float(p) for label, p in zip(labels, item.probabilities)}
-    top = max(probabilities, key=probabilities.get)
+    probabilities = {label: float(p) for label, p in zip(labels, item.probabilities)} or None
     marginals = EmotionMarginals(labels).values(item.probabilities)
     arousal = {"high arousal": marginals["arousal"], "low arousal": 1 - marginals["arousal"]} if marginals else None
     valence = {f"{level} valence": marginals[f"valence_{level}"] for level in VALENCE_LEVELS} if marginals else None
-    timeline = Image.open(io.BytesIO(png_bytes(timeline_figure(item, labels, model))))
+    figure = timeline_figure(item, labels, model, item.dimension_series(predictor.dimensions))
+    timeline = Image.open(io.BytesIO(png_bytes(figure)))
     windows = len(item.windows)
-    summary = f"**{top}** ({probabilities[top]:.0%}), {item.duration:.1f} s, {windows} window{'s' * (windows != 1)}"
-    return summary, probabilities, arousal, valence, timeline
+    parts = []
+    if probabilities:
+        top = max(probabilities, key=probabilities.get)
+        parts.append(f"**{top}** ({probabilities[top]:.0%})")
+    parts.append(f"{item.duration:.1f} s, {windows} window{'s' * (windows != 1)}")
+    if predictor.dimensions:
+        parts += [f"{name} **{value:.2f}**" for name, value in zip(predictor.dimensions, item.dimensions)]
+    return ", ".join(parts), probabilities, arousal, valence, timeline
 
 
 def build_demo(predictor, model: str, examples: Sequence[str] = ()):

@@ -15,12 +15,19 @@ from exhubert_hf.testing import tiny_hubert_config
 DATA = Path(os.environ.get("EXHUBERT_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
-def save_tiny_model(folder, stable_layer_norm=True, seed=0):
+def save_tiny_model(folder, stable_layer_norm=True, seed=0, **head):
     """A tiny random ExHuBERT with HuBERT's 320-sample frame step (so 3 s give 150 frames, as in the real
-    model; the default tiny config's step of 64 makes attention 25 times dearer)."""
+    model; the default tiny config's step of 64 makes attention 25 times dearer). `head`: config overrides such as
+    `dimensions=[...]` (a dimensional head, drawn wide enough that its outputs differ between windows) or
+    `num_labels=0`."""
     torch.manual_seed(seed)
     config = tiny_hubert_config(stable_layer_norm, conv_stride=(8, 8, 5), conv_kernel=(10, 8, 5))
-    model = ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(config)).eval()
+    model = ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(config), **head).eval()
+    if head.get("dimensions"):
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            model.dimension_regressor.weight.normal_(std=5.0, generator=generator)
+            model.dimension_regressor.bias.normal_(std=0.5, generator=generator)
     model.save_pretrained(folder)
     return Path(folder)
 

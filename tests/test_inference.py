@@ -331,11 +331,11 @@ class TimedFakeBackend:
         self.seconds_per_sample, self.seconds_per_call = seconds_per_sample, seconds_per_call
         self.shapes = []
 
-    def logits(self, features):
+    def outputs(self, features):
         batch, width = features["input_values"].shape
         self.shapes.append((batch, width))
         self.clock.now += self.seconds_per_sample * batch * width + self.seconds_per_call
-        return torch.zeros(batch, len(EXHUBERT_LABELS))
+        return torch.zeros(batch, len(EXHUBERT_LABELS)), None
 
 
 @pytest.fixture
@@ -408,13 +408,13 @@ def test_a_huge_batch_size_is_bounded_by_samples(model_folder):
         predictor = EmotionPredictor(model_folder, batch_size=batch_size, show_progress=False, backend="torch")
         predictor.backend.batched = True  # as on a GPU
         shapes = []
-        logits = predictor.backend.logits
+        outputs = predictor.backend.outputs
 
-        def recording(features, logits=logits, shapes=shapes):
+        def recording(features, outputs=outputs, shapes=shapes):
             shapes.append(features["input_values"].shape)
-            return logits(features)
+            return outputs(features)
 
-        predictor.backend.logits = recording
+        predictor.backend.outputs = recording
         results[batch_size] = predictor.predict_signal(signal, 16000).to_frame()[list(EXHUBERT_LABELS)].to_numpy()
         assert max(rows * width for rows, width in shapes) <= 48 * 16000
         assert sum(rows for rows, _ in shapes) == 200
@@ -470,6 +470,6 @@ def test_the_engine_reports_each_input_once_as_soon_as_it_is_finished(predictor,
         finished.append(outcome.name)
 
     inputs = [(name, lambda name=name: predictor._file_pieces(name)) for name in names]
-    outcomes = predictor._run(inputs, predictor._probabilities, on_finished=on_finished)
+    outcomes = predictor._run(inputs, predictor._window_outputs, on_finished=on_finished)
     assert sorted(finished) == sorted(names) and len(finished) == 3
     assert [len(outcome.outputs) for outcome in outcomes] == [7, 0, 1]

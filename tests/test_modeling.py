@@ -218,36 +218,58 @@ REMOTE_CODE_CHECK = textwrap.dedent(
     assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
     audio = torch.load(folder + "/audio.pt")
     with torch.no_grad():
-        print("LOGITS", model(audio).logits.flatten().tolist())
-    classifier = pipeline("audio-classification", model=folder, trust_remote_code=True)
-    scores = classifier(np.sin(np.arange(16000) / 10).astype("float32"), top_k=None)
-    print("LABELS", sorted(item["label"] for item in scores))
-    print("SUM", sum(item["score"] for item in scores))
+        outputs = model(audio)
+    print("LOGITS", outputs.logits.flatten().tolist())
+    print("DIMENSIONS", None if outputs.dimensions is None else outputs.dimensions.flatten().tolist())
+    if model.config.num_labels:  # the pipeline is for classes
+        classifier = pipeline("audio-classification", model=folder, trust_remote_code=True)
+        scores = classifier(np.sin(np.arange(16000) / 10).astype("float32"), top_k=None)
+        print("LABELS", sorted(item["label"] for item in scores))
+        print("SUM", sum(item["score"] for item in scores))
     """
 )
 
 
 def assert_remote_code_round_trip(model, folder):
     """Saves `model` in `folder`; there, in a process where exhubert_hf cannot be imported, the remote code must
-    compute the same logits and the audio-classification pipeline the six classes."""
+    compute the same logits and dimensions (a dimensional head's, None without one) and, for a model with classes,
+    the audio-classification pipeline the six classes."""
     model.save_pretrained(folder)
     audio, _ = random_audio(batch=1)
     torch.save(audio, folder / "audio.pt")
     with torch.no_grad():
-        expected = model(audio).logits.flatten()
+        expected = model(audio)
     result = subprocess.run(
         [sys.executable, "-c", REMOTE_CODE_CHECK, str(folder)], capture_output=True, text=True, cwd=folder
     )
     assert result.returncode == 0, result.stderr
     lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines() if " " in line}
     logits = torch.tensor(json.loads(lines["LOGITS"]))
-    assert (logits - expected).abs().max() <= 1e-6
-    assert json.loads(lines["LABELS"].replace("'", '"')) == sorted(EXHUBERT_LABELS)
-    assert abs(float(lines["SUM"]) - 1.0) < 1e-5
+    torch.testing.assert_close(logits, expected.logits.flatten(), rtol=0, atol=1e-6)
+    dimensions = json.loads(lines["DIMENSIONS"].replace("None", "null"))
+    assert (dimensions is None) == (expected.dimensions is None)
+    if dimensions is not None:
+        torch.testing.assert_close(torch.tensor(dimensions), expected.dimensions.flatten(), rtol=0, atol=1e-6)
+    if model.config.num_labels:
+        assert json.loads(lines["LABELS"].replace("'", '"')) == sorted(EXHUBERT_LABELS)
+        assert abs(float(lines["SUM"]) - 1.0) < 1e-5
+    else:
+        assert "LABELS" not in lines and logits.numel() == 0
 
 
-def test_remote_code_round_trip_in_a_process_without_the_package(tmp_path):
-    assert_remote_code_round_trip(tiny_exhubert(seed=3).eval(), tmp_path)
+# The dimensional head (issue 17) off, on beside the six classes, and alone (no classes).
+HEADS = {
+    "head off": {},
+    "head on": dict(dimensions=["arousal", "valence", "dominance"]),
+    "dimensions only": dict(dimensions=["arousal", "valence", "dominance"], num_labels=0),
+}
+
+
+@pytest.mark.parametrize("head", HEADS.values(), ids=HEADS.keys())
+def test_remote_code_round_trip_in_a_process_without_the_package(head, tmp_path):
+    model = ExHubertForSequenceClassification.from_hubert(tiny_source(seed=3), **head).eval()
+    assert (model.config.dimensions or []) == head.get("dimensions", [])
+    assert_remote_code_round_trip(model, tmp_path)
 
 
 @pytest.mark.parametrize("layer_kind", LAYER_KINDS)

@@ -68,8 +68,9 @@ def add_parsers(subparsers, common) -> None:
         parents=[common],
         help="predict emotion probabilities for audio files",
         description=(
-            "Six-class emotion probabilities (arousal x valence) per window and per file. Exit status: 0 all "
-            "files predicted, 1 some files failed (reported on stderr), 2 usage error or nothing to do."
+            "Six-class emotion probabilities (arousal x valence) per window and per file, and a dimensional head's "
+            "continuous dimensions (columns dim_arousal, dim_valence, ...) where the model has one. Exit status: 0 "
+            "all files predicted, 1 some files failed (reported on stderr), 2 usage error or nothing to do."
         ),
     )
     _add_common_arguments(predict)
@@ -214,7 +215,7 @@ def _run_predict(args) -> int:
     results = _gathered(state, files, lambda share: predictor.predict_files(share).files)
     if state is not None and not state.is_main_process:
         return EXIT_OK
-    predictions = Predictions(predictor.labels, results, _metadata(predictor, state))
+    predictions = Predictions(predictor.labels, results, _metadata(predictor, state), predictor.dimensions)
     status = _report_failures("predict", predictions.failed, len(files))
     text = format_predictions(predictions.to_frame(args.level), fmt)
     if output:

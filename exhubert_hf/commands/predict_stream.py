@@ -7,8 +7,9 @@
 Standard input is raw 16-bit little-endian PCM, mono, at `--sampling-rate` (16000 by default; other rates are
 resampled). Each window is printed (and flushed) when its last sample has arrived, the shorter last window(s)
 when the input ends (`exhubert_hf.inference.streaming`): the same windows and numbers as `exhubert predict` on
-the recording. `--format table` (default) prints a readable line per window, `csv` a header and a row per
-window, `jsonl` one JSON object per window, with the columns of `exhubert predict`'s window rows.
+the recording. `--format table` (default) prints a readable line per window (top class, marginals and a
+dimensional head's `dim_*` values), `csv` a header and a row per window, `jsonl` one JSON object per window, with
+the columns of `exhubert predict`'s window rows.
 """
 
 import os
@@ -48,7 +49,8 @@ def run_stream(args, load_predictor) -> int:
     count = 0
     try:
         for window in predictor.stream(pcm16_chunks(sys.stdin.buffer), args.sampling_rate):
-            frame = Predictions(predictor.labels, [FilePrediction("-", window.end, [window])]).to_frame("window")
+            item = FilePrediction("-", window.end, [window])
+            frame = Predictions(predictor.labels, [item], dimensions=predictor.dimensions).to_frame("window")
             sys.stdout.write(_line(frame, fmt, header=count == 0))
             sys.stdout.flush()
             count += 1
@@ -69,7 +71,12 @@ def _line(frame, fmt: str, header: bool) -> str:
         from ..inference.outputs import format_predictions
 
         return format_predictions(frame, "jsonl")
+    from ..inference.results import DIMENSION_PREFIX
+
     row = frame.iloc[0]
-    marginals = "".join(f" {column} {row[column]:.3f}" for column in frame.columns if column == "arousal" or column.startswith("valence_"))
-    title = f"{'start':>8} {'end':>8}  top class (probability)\n" if header else ""
-    return f"{title}{row['start']:8.2f} {row['end']:8.2f}  {row['top_class']} ({row[row['top_class']]:.3f}){marginals}\n"
+    shown = [name for name in frame.columns if name == "arousal" or name.startswith(("valence_", DIMENSION_PREFIX))]
+    values = "".join(f" {column} {row[column]:.3f}" for column in shown)
+    classes = "top_class" in frame.columns
+    title = f"{'start':>8} {'end':>8}  {'top class (probability)' if classes else 'dimensions'}\n" if header else ""
+    top = f" {row['top_class']} ({row[row['top_class']]:.3f})" if classes else ""
+    return f"{title}{row['start']:8.2f} {row['end']:8.2f} {top}{values}\n"

@@ -3,7 +3,7 @@
     torch      the model as loaded, float32, on any device
     bf16       the same in bfloat16: the GPU choice (it also runs on CPUs with bfloat16 support)
     int8       CPU: int8 dynamic quantization of every linear, with the convolutional feature encoder rewritten
-               as linears so that it is quantized too (`fast_encoder`); the classification head stays float32
+               as linears so that it is quantized too (`fast_encoder`); the heads (classes, dimensions) stay float32
     onnx       CPU: onnxruntime, float32
     onnx-int8  CPU: onnxruntime with int8 dynamic quantization of the matrix products (head float32)
     auto       CUDA: bf16 where the GPU supports it, else torch. CPU: int8 for ExHuBERT and HuBERT models (the
@@ -21,8 +21,11 @@ a window's result would depend on its neighbours (and on how files are split ove
 torch and bf16 backends batch windows (padded with an attention mask, or to the window length): that is what a
 GPU needs; `batch_size` and `max_batch_seconds` bound those batches.
 
-The ONNX backends export the model once (time-major feature encoder, logits and hidden states) into a cache
-folder named by a hash of the weights, the config and the exporter's versions: `$EXHUBERT_HF_CACHE/onnx/`, by
+Every backend returns the class logits and, for a model with a dimensional head (`config.dimensions`), the
+dimensions (`outputs`).
+
+The ONNX backends export the model once (time-major feature encoder, logits, dimensions and hidden states) into a
+cache folder named by a hash of the weights, the config and the exporter's versions: `$EXHUBERT_HF_CACHE/onnx/`, by
 default `~/.cache/exhubert_hf/onnx/`. A folder appears complete or not at all (written beside it, renamed).
 """
 
@@ -91,9 +94,12 @@ class TorchBackend:
             inputs["attention_mask"] = torch.from_numpy(features["attention_mask"]).to(self.device)
         return inputs
 
-    def logits(self, features: dict) -> torch.Tensor:
-        """Float32 logits on the CPU (batch x labels) for preprocessed `features`."""
-        return self.model(**self._inputs(features)).logits.float().cpu()
+    def outputs(self, features: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Float32 logits (batch x labels) and dimensions (batch x dimensions; None for a model without them), on
+        the CPU, for preprocessed `features`."""
+        outputs = self.model(**self._inputs(features))
+        dimensions = getattr(outputs, "dimensions", None)
+        return outputs.logits.float().cpu(), None if dimensions is None else dimensions.float().cpu()
 
     def hidden_states(self, features: dict, layer: int) -> torch.Tensor:
         """`hidden_states[layer]` as transformers returns it, float32 on the CPU (batch x frames x hidden)."""
@@ -111,8 +117,9 @@ class OnnxBackend:
     description: str = ""
     reason: str = ""
 
-    def logits(self, features: dict) -> torch.Tensor:
-        return torch.from_numpy(self.session(features["input_values"], features.get("attention_mask")))
+    def outputs(self, features: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits, dimensions = self.session.outputs(features["input_values"], features.get("attention_mask"))
+        return torch.from_numpy(logits), None if dimensions is None else torch.from_numpy(dimensions)
 
     def hidden_states(self, features: dict, layer: int) -> torch.Tensor:
         return torch.from_numpy(self.session.hidden_states(features["input_values"], features.get("attention_mask"))[layer])

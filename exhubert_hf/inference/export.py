@@ -20,11 +20,11 @@ from torch import nn
 from ..configuration_exhubert import SAMPLING_RATE
 from ..errors import ExHubertError, OutputExistsError, UsageError, error_summary
 from ..fileio import check_writable, staging_path
+from ..modeling_exhubert import HEAD_MODULES
 from ..preprocessing import receptive_field
 from .fast_encoder import TimeMajorFeatureEncoder, with_time_major_feature_encoder
 
 ONNX_OPSET = 18
-HEAD_MODULES = ("projector", "classifier")
 
 
 class ExportError(ExHubertError, RuntimeError):
@@ -34,10 +34,11 @@ class ExportError(ExHubertError, RuntimeError):
 def quantize_int8(model: nn.Module, include_head: bool = False, feature_encoder: bool = True) -> nn.Module:
     """A copy of `model` whose `nn.Linear` layers run as int8 dynamic quantization (weights int8, activations
     quantized per call), for CPU inference. With `feature_encoder` the convolutional feature encoder is first
-    rewritten as linears (`fast_encoder`) and quantized too, except its first layer. The classification head
-    stays in float32 unless `include_head`: it costs nothing to run and its small logit margins are what
-    quantization noise would flip. Activations share one scale per call, so a window's result depends a little
-    on the other windows of its batch: the predictor runs quantized models one window at a time."""
+    rewritten as linears (`fast_encoder`) and quantized too, except its first layer. The heads (the projector, the
+    classifier and a dimensional head's regressor) stay in float32 unless `include_head`: they cost nothing to run
+    and their small logit margins are what quantization noise would flip. Activations share one scale per call, so
+    a window's result depends a little on the other windows of its batch: the predictor runs quantized models one
+    window at a time."""
     from torch.ao.quantization import quantize_dynamic
 
     quantized = copy.deepcopy(model).eval().to("cpu", torch.float32)
@@ -90,7 +91,8 @@ def _replace_linear_subclasses(model: nn.Module) -> None:
 
 
 class _GraphOutputs(nn.Module):
-    """What the exported graph returns: `logits`, and with `with_hidden_states` every hidden state stacked
+    """What the exported graph returns (`output_names`): `logits`; for a model with a dimensional head
+    (`config.dimensions`) `dimensions` (batch x dimensions); with `with_hidden_states` every hidden state stacked
     (states x batch x frames x hidden size, as `output_hidden_states=True` gives them)."""
 
     def __init__(self, model: nn.Module, with_attention_mask: bool, with_hidden_states: bool):
@@ -98,13 +100,16 @@ class _GraphOutputs(nn.Module):
         self.model = model
         self.with_attention_mask = with_attention_mask
         self.with_hidden_states = with_hidden_states
+        self.with_dimensions = bool(getattr(model.config, "dimensions", None))
+        self.output_names = ["logits", *["dimensions"] * self.with_dimensions, *["hidden_states"] * with_hidden_states]
 
     def forward(self, input_values, attention_mask=None):
         mask = attention_mask if self.with_attention_mask else None
         outputs = self.model(input_values, attention_mask=mask, output_hidden_states=self.with_hidden_states)
+        returned = [outputs.logits, *[outputs.dimensions] * self.with_dimensions]
         if self.with_hidden_states:
-            return outputs.logits, torch.stack(outputs.hidden_states)
-        return outputs.logits
+            returned.append(torch.stack(outputs.hidden_states))
+        return tuple(returned) if len(returned) > 1 else returned[0]
 
 
 def check_onnx_output(path, overwrite: bool = False) -> Path:
@@ -127,9 +132,10 @@ def export_onnx(
     time_major_encoder: bool = False,
 ) -> Path:
     """Export an audio classifier to ONNX with dynamic batch and sample axes: inputs `input_values`
-    (float32, batch × samples) and, if `with_attention_mask`, `attention_mask` (int64); outputs `logits` and,
-    with `with_hidden_states`, `hidden_states`. Large models get their weights in a `.data` file beside the
-    `.onnx` file. Written to a temporary folder beside `path` and moved into place when complete.
+    (float32, batch × samples) and, if `with_attention_mask`, `attention_mask` (int64); outputs `logits`, for a
+    model with a dimensional head `dimensions`, and with `with_hidden_states`, `hidden_states`. Large models get
+    their weights in a `.data` file beside the `.onnx` file. Written to a temporary folder beside `path` and moved
+    into place when complete.
 
     Raises `UsageError` for a path that is not a `.onnx` file name, `OutputExistsError` for an existing one
     (without `overwrite`), `ExportError` when the ONNX packages are missing or the exporter fails."""
@@ -165,7 +171,7 @@ def export_onnx(
                     dynamo=True,
                     opset_version=ONNX_OPSET,
                     input_names=names,
-                    output_names=["logits", "hidden_states"] if with_hidden_states else ["logits"],
+                    output_names=wrapper.output_names,
                     dynamic_shapes=dynamic,
                     verbose=False,
                 )
@@ -202,8 +208,8 @@ def _move_files(staging: Path, folder: Path, overwrite: bool) -> None:
 
 def quantize_onnx_int8(source, target, raw_audio_features: int) -> Path:
     """An int8 copy of an exported ONNX model (onnxruntime's dynamic quantization of the matrix products; the
-    classification head, a Gemm, stays float32, and so do the projector and the first convolution of a
-    time-major feature encoder, whose weight has `raw_audio_features` (its kernel size) rows, as in
+    heads, the classifier's and the dimensional regressor's Gemms, stay float32, and so do the projector and the first
+    convolution of a time-major feature encoder, whose weight has `raw_audio_features` (its kernel size) rows, as in
     `quantize_int8`)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -269,6 +275,13 @@ class OnnxAudioClassifier:
 
     def __call__(self, input_values, attention_mask=None) -> np.ndarray:
         return self.session.run(["logits"], self._feeds(input_values, attention_mask))[0]
+
+    def outputs(self, input_values, attention_mask=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The logits and the dimensions (None for a model exported without a dimensional head), in one run."""
+        if "dimensions" not in self.output_names:
+            return self(input_values, attention_mask), None
+        logits, dimensions = self.session.run(["logits", "dimensions"], self._feeds(input_values, attention_mask))
+        return logits, dimensions
 
     def hidden_states(self, input_values, attention_mask=None) -> np.ndarray:
         """Every hidden state, stacked (states x batch x frames x hidden size); needs a model exported with

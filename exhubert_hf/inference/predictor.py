@@ -1,4 +1,5 @@
-"""`EmotionPredictor`: six-class emotion probabilities and embeddings for signals, files and folders.
+"""`EmotionPredictor`: six-class emotion probabilities (and a dimensional head's arousal, valence, dominance, ...)
+and embeddings for signals, files and folders.
 
     from exhubert_hf.inference import EmotionPredictor
 
@@ -7,7 +8,9 @@
     table = predictions.to_frame()                           # a pandas DataFrame, one row per file and window
     embeddings = predictor.embed_files(["a.wav", "b.flac"])  # Embeddings(files, vectors, failed)
 
-Windowing is `exhubert_hf.inference.windows`; the result types and their table are `results`.
+Windowing is `exhubert_hf.inference.windows`; the result types and their table are `results`. A model with
+`config.dimensions` (a dimensional head) gets them per window and per file (the duration-weighted mean over windows,
+as the probabilities) beside the class probabilities; one without classes (`num_labels=0`) gets them alone.
 
 Preprocessing (the model's own, `exhubert_hf.preprocessing`: the same as in training)
     Models that take an attention mask (layer-norm feature encoders, HuBERT Large) get batches padded to their
@@ -99,7 +102,8 @@ class _Piece:
 
 
 class EmotionPredictor:
-    """Six-class emotion probabilities (and embeddings) for signals, files and folders.
+    """Six-class emotion probabilities, a dimensional head's dimensions (`self.dimensions`: their names, [] for none)
+    and embeddings for signals, files and folders.
 
     Args:
         model: a folder saved with `save_pretrained`, a Hub id, or a loaded audio-classification model (used as
@@ -161,6 +165,7 @@ class EmotionPredictor:
         self.pool_samples = pool_samples
         id2label = loaded.config.id2label
         self.labels = [id2label[index] for index in range(len(id2label))]
+        self.dimensions = list(getattr(loaded.config, "dimensions", None) or [])
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -179,7 +184,7 @@ class EmotionPredictor:
     def predict_signal(self, signal, sampling_rate: int, file: str = "") -> Predictions:
         """Predictions for one signal (1-d, or channels x samples, averaged)."""
         signal = self._prepare_signal(signal, sampling_rate)
-        outcomes = self._run([(file, lambda: self._signal_pieces(signal))], self._probabilities)
+        outcomes = self._run([(file, lambda: self._signal_pieces(signal))], self._window_outputs)
         return self._predictions(outcomes)
 
     def predict_file(self, path) -> Predictions:
@@ -188,7 +193,8 @@ class EmotionPredictor:
     def predict_files(self, paths: Iterable) -> Predictions:
         """Predictions for every file, in the given order; files that cannot be used carry their error."""
         paths = [str(path) for path in paths]
-        outcomes = self._run([(path, lambda path=path: self._file_pieces(path)) for path in paths], self._probabilities)
+        inputs = [(path, lambda path=path: self._file_pieces(path)) for path in paths]
+        outcomes = self._run(inputs, self._window_outputs)
         return self._predictions(outcomes)
 
     def predict_folder(self, folder, recursive: bool = True) -> Predictions:
@@ -201,10 +207,11 @@ class EmotionPredictor:
 
         return stream_predictions(self, chunks, sampling_rate)
 
-    def window_probabilities(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        """Class probabilities of windows of 16 kHz samples, each preprocessed and padded as in `predict_*` (one
-        batch: call it with at most `batch_size` windows, inside `torch.inference_mode()`)."""
-        return self._probabilities([_Piece(_Outcome(""), index, 0, len(window), window) for index, window in enumerate(windows)])
+    def window_outputs(self, windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(class probabilities, dimensions or None) of windows of 16 kHz samples, each preprocessed and padded as in
+        `predict_*` (one batch: call it with at most `batch_size` windows, inside `torch.inference_mode()`)."""
+        pieces = [_Piece(_Outcome(""), index, 0, len(window), window) for index, window in enumerate(windows)]
+        return self._window_outputs(pieces)
 
     # ------------------------------------------------------------------ embeddings
 
@@ -415,11 +422,15 @@ class EmotionPredictor:
             features.pop("attention_mask", None)
         return features, lengths
 
-    def _probabilities(self, batch: list[_Piece]) -> list[np.ndarray]:
+    def _window_outputs(self, batch: list[_Piece]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per window (class probabilities, dimensions or None), float64."""
         rows = []
         for group in self._groups(batch):
             features, _ = self._inputs(group)
-            rows.extend(torch.softmax(self.backend.logits(features), dim=-1).numpy().astype(np.float64))
+            logits, dimensions = self.backend.outputs(features)
+            probabilities = torch.softmax(logits, dim=-1).numpy().astype(np.float64)
+            dimensions = [None] * len(group) if dimensions is None else dimensions.numpy().astype(np.float64)
+            rows.extend(zip(probabilities, dimensions))
         return rows
 
     def _frame_sums(self, batch: list[_Piece], layer: int) -> list[tuple[np.ndarray, int]]:
@@ -438,12 +449,12 @@ class EmotionPredictor:
                 files.append(FilePrediction(outcome.name, error=outcome.error))
                 continue
             windows = [
-                WindowPrediction(index, start / rate, end / rate, output)
+                WindowPrediction(index, start / rate, end / rate, *output)
                 for index, (start, end, output) in sorted(outcome.outputs.items())
             ]
             duration = max(outcome.num_samples, round(windows[-1].end * rate)) / rate
             files.append(FilePrediction(outcome.name, duration, windows))
-        return Predictions(self.labels, files, self.metadata)
+        return Predictions(self.labels, files, self.metadata, self.dimensions)
 
 
 def _device(device) -> torch.device:

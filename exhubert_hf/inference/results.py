@@ -1,10 +1,13 @@
 """What the predictor returns: per-file results that carry their own error, and their table form.
 
-A `FilePrediction` holds a file's windows (start and end in seconds, class probabilities) or, for a file that
-could not be used, its `error`. Its own probabilities are the mean of the window probabilities weighted by each
-window's real duration (a short last window counts less); with non-overlapping windows that is the mean over
-time. `Predictions.to_frame()` gives one row per file (`level="file"`) and per window (`level="window"`) with
-the six probabilities, the top class and, for the six ExHuBERT classes, the arousal and valence marginals.
+A `FilePrediction` holds a file's windows (start and end in seconds, class probabilities and, for a model with a
+dimensional head, its continuous dimensions) or, for a file that could not be used, its `error`. Its own
+probabilities and dimensions are the means of the window values weighted by each window's real duration (a short
+last window counts less); with non-overlapping windows that is the mean over time. `Predictions.to_frame()` gives
+one row per file (`level="file"`) and per window (`level="window"`) with the class probabilities, the top class,
+for the six ExHuBERT classes the arousal and valence marginals, and the dimensions as `dim_<name>` columns
+(`dim_arousal`, `dim_valence`, `dim_dominance`): prefixed because `arousal` already names the marginal P(high
+arousal), a probability, not a rating. A model with dimensions only (`num_labels=0`) has no class columns.
 """
 
 import math
@@ -17,6 +20,12 @@ from ..configuration_exhubert import AROUSAL_LEVELS, EXHUBERT_LABELS, VALENCE_LE
 
 VALENCE_COLUMNS = tuple(f"valence_{level}" for level in VALENCE_LEVELS)
 LEVELS = ("both", "file", "window")
+DIMENSION_PREFIX = "dim_"
+
+
+def dimension_columns(dimensions) -> list[str]:
+    """The table columns of a model's dimensions: `dim_arousal`, ... (see the module docstring)."""
+    return [f"{DIMENSION_PREFIX}{name}" for name in dimensions]
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,8 @@ class WindowPrediction:
     index: int
     start: float  # seconds
     end: float
-    probabilities: np.ndarray
+    probabilities: np.ndarray  # empty for a model without classes
+    dimensions: np.ndarray | None = None  # in the model's `config.dimensions` order; None without them
 
 
 @dataclass
@@ -37,11 +47,30 @@ class FilePrediction:
     @property
     def probabilities(self) -> np.ndarray | None:
         """Duration-weighted mean of the window probabilities (None for a failed file)."""
-        if self.error or not self.windows:
+        return self._mean([window.probabilities for window in self.windows])
+
+    @property
+    def dimensions(self) -> np.ndarray | None:
+        """Duration-weighted mean of the window dimensions, as the probabilities (None for a failed file or a
+        model without dimensions)."""
+        return self._mean([window.dimensions for window in self.windows])
+
+    def dimension_series(self, names) -> dict[str, list[float]]:
+        """{name: one value per window} of the dimensions `names` (the model's), e.g. for a timeline."""
+        if not names or self.error or not self.windows or self.windows[0].dimensions is None:
+            return {}
+        return {name: [float(window.dimensions[i]) for window in self.windows] for i, name in enumerate(names)}
+
+    @property
+    def window_durations(self) -> np.ndarray:
+        """Each window's real duration in seconds: the weights of the file's means."""
+        return np.array([window.end - window.start for window in self.windows], dtype=np.float64)
+
+    def _mean(self, values: list) -> np.ndarray | None:
+        if self.error or not self.windows or values[0] is None:
             return None
-        weights = np.array([window.end - window.start for window in self.windows], dtype=np.float64)
-        stacked = np.stack([window.probabilities for window in self.windows])
-        return (stacked * weights[:, None]).sum(axis=0) / weights.sum()
+        weights = self.window_durations
+        return (np.stack(values) * weights[:, None]).sum(axis=0) / weights.sum()
 
 
 class EmotionMarginals:
@@ -70,11 +99,13 @@ class EmotionMarginals:
 @dataclass
 class Predictions:
     """The results of one prediction job, in the order the files were given; `metadata` says how they were
-    computed (backend, device, window, hop: `EmotionPredictor.metadata`)."""
+    computed (backend, device, window, hop: `EmotionPredictor.metadata`); `dimensions` names the model's continuous
+    dimensions (none: `[]`)."""
 
     labels: list[str]
     files: list[FilePrediction]
     metadata: dict[str, str] = field(default_factory=dict)
+    dimensions: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> dict[str, str]:
@@ -83,7 +114,9 @@ class Predictions:
     @property
     def columns(self) -> list[str]:
         marginals = EmotionMarginals(self.labels).columns()
-        return ["file", "level", "window", "start", "end", *self.labels, "top_class", *marginals, "error"]
+        classes = [*self.labels, "top_class"] if self.labels else []
+        dimensions = dimension_columns(self.dimensions)
+        return ["file", "level", "window", "start", "end", *classes, *marginals, *dimensions, "error"]
 
     def to_frame(self, level: str = "both") -> pd.DataFrame:
         """Rows for every file, in order: the file row (aggregate, or the error) then its windows; `level`
@@ -93,22 +126,26 @@ class Predictions:
         for item in self.files:
             if level in ("both", "file"):
                 rows.append(self._row(marginals, item.file, "file", None, 0.0 if not item.error else math.nan,
-                                      item.duration if not item.error else math.nan, item.probabilities, item.error))  # fmt: skip
+                                      item.duration if not item.error else math.nan, item.probabilities,
+                                      item.dimensions, item.error))  # fmt: skip
             if level in ("both", "window"):
                 for window in item.windows:
-                    rows.append(self._row(marginals, item.file, "window", window.index, window.start, window.end, window.probabilities))
+                    rows.append(self._row(marginals, item.file, "window", window.index, window.start, window.end,
+                                          window.probabilities, window.dimensions))  # fmt: skip
         frame = pd.DataFrame(rows, columns=self.columns)
         frame["window"] = frame["window"].astype("Int64")
         return frame
 
-    def _row(self, marginals, file, level, window, start, end, probabilities, error="") -> dict:
+    def _row(self, marginals, file, level, window, start, end, probabilities, dimensions, error="") -> dict:
         row = {"file": file, "level": level, "window": window, "start": start, "end": end}
-        if probabilities is None:
+        if self.labels and probabilities is None:
             row.update(dict.fromkeys(self.labels, math.nan), top_class="")
-        else:
+        elif self.labels:
             row.update({label: float(p) for label, p in zip(self.labels, probabilities)})
             row["top_class"] = self.labels[int(np.argmax(probabilities))]
         row.update(marginals.values(probabilities))
+        columns = dimension_columns(self.dimensions)
+        row.update(dict.fromkeys(columns, math.nan) if dimensions is None else zip(columns, map(float, dimensions)))
         row["error"] = error
         return row
 
@@ -132,4 +169,14 @@ class Embeddings:
         return len(self.files)
 
 
-__all__ = ["LEVELS", "VALENCE_COLUMNS", "EmotionMarginals", "Embeddings", "FilePrediction", "Predictions", "WindowPrediction"]
+__all__ = [
+    "DIMENSION_PREFIX",
+    "LEVELS",
+    "VALENCE_COLUMNS",
+    "EmotionMarginals",
+    "Embeddings",
+    "FilePrediction",
+    "Predictions",
+    "WindowPrediction",
+    "dimension_columns",
+]

@@ -6,7 +6,8 @@
 Chunks may have any size (one sample, or minutes), 1-d or channels x samples (averaged, as offline). A window
 goes to the model as soon as its last sample has arrived; the windows of a stream are exactly those
 `exhubert_hf.inference.windows` gives the whole recording, with the same starts and ends, so the shorter last
-window(s) follow when the stream ends. The results equal the offline ones (`predict_signal` on the concatenated
+window(s) follow when the stream ends. A window carries the model's dimensions (`window.dimensions`) when it has a
+dimensional head, as offline. The results equal the offline ones (`predict_signal` on the concatenated
 chunks; the tests check 1e-6).
 
 Memory is bounded by the window, not by the stream's length: only the samples from the start of the next window
@@ -78,9 +79,9 @@ def stream_predictions(predictor, chunks: Iterable, sampling_rate: int) -> Itera
         for begin in range(0, len(completed), predictor.batch_size):
             batch = completed[begin : begin + predictor.batch_size]
             with torch.inference_mode():
-                outputs = predictor.window_probabilities([window[3] for window in batch])
+                outputs = predictor.window_outputs([window[3] for window in batch])
             for (index, start, end, _), output in zip(batch, outputs):
-                yield WindowPrediction(index, start / rate, end / rate, output)
+                yield WindowPrediction(index, start / rate, end / rate, *output)
 
 
 def pcm16_chunks(stream, chunk_bytes: int = 8192) -> Iterator[np.ndarray]:

@@ -6,9 +6,10 @@ A timeline (`timeline_figure`) has, over the recording's time in seconds (each w
 the six class probabilities as a stacked area (they sum to one); below it P(high arousal) and the three valence
 marginals (`results.EmotionMarginals`: sums of the six classes); and below those, when given, continuous
 dimensions (`dimensions`: name -> one value per window, e.g. the arousal/valence/dominance of a dimensional
-head; the predictor has none yet). Known segments (`reference`, e.g. annotations) can be drawn as a band above
-the probabilities. The title names the file and the model. A model with other labels than the six ExHuBERT
-classes gets its classes only.
+head, which `write_timelines` passes for such a model). Known segments (`reference`, e.g. annotations) can be
+drawn as a band above the probabilities. The title names the file and the model. A model with other labels than
+the six ExHuBERT classes gets its classes only; one without classes (`num_labels=0`) its dimensions only, and no
+summary (there is no top class to share out).
 
 The summary (`summary_figure`) has one bar per file: the share of the recording whose window has each class as
 its top class (windows weighted by their duration, as the file's probabilities are), and a bar for all files.
@@ -67,7 +68,10 @@ def timeline_figure(
     unknown = sorted({label for _, _, label in reference} - set(labels))
     if unknown:
         raise UsageError(f"reference labels {unknown} are not the model's labels")
-    heights = [0.3] * bool(reference) + [3.2] + [1.1, 1.3] * marginals.available + [1.3] * bool(dimensions)
+    if not labels and not dimensions:
+        raise UsageError(f"{item.file}: nothing to plot (no classes and no dimensions)")
+    heights = [0.3] * bool(reference) + [3.2] * bool(labels) + [1.1, 1.3] * marginals.available
+    heights += [1.3] * bool(dimensions)
     figure = _new_figure(10, sum(heights) + 0.25 * (len(heights) - 1) + 1.2)
     figure.set_dpi(DPI)
     panels = figure.subplots(len(heights), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
@@ -81,12 +85,13 @@ def timeline_figure(
         band.set_yticks([])
         band.set_ylabel("reference", fontsize=8, rotation=0, ha="right", va="center")
     times, probabilities = _window_series(item)
-    classes = next(remaining)
-    classes.stackplot(times, probabilities.T, labels=[textwrap.fill(label, 22) for label in labels],
-                      colors=list(colours.values()), linewidth=0.3, edgecolor="white")  # fmt: skip
-    classes.set_ylim(0, 1)
-    classes.set_ylabel("class probability")
-    classes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False, reverse=True)
+    if labels:
+        classes = next(remaining)
+        classes.stackplot(times, probabilities.T, labels=[textwrap.fill(label, 22) for label in labels],
+                          colors=list(colours.values()), linewidth=0.3, edgecolor="white")  # fmt: skip
+        classes.set_ylim(0, 1)
+        classes.set_ylabel("class probability")
+        classes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False, reverse=True)
     if marginals.available:
         values = [marginals.values(row) for row in probabilities]
         arousal, valence = next(remaining), next(remaining)
@@ -119,8 +124,10 @@ def timeline_figure(
         cut = f"1 window ({windows[0].end - windows[0].start:.3g} s)"
     else:
         cut = f"{len(windows)} windows of {windows[0].end - windows[0].start:.3g} s, hop {windows[1].start - windows[0].start:.3g} s"
-    top = labels[int(np.argmax(item.probabilities))]
-    figure.suptitle(f"{Path(item.file).name}   (model: {model})\n{item.duration:.1f} s, {cut}; whole file: {top}", fontsize=9)
+    whole = [labels[int(np.argmax(item.probabilities))]] if labels else []
+    whole += [f"{name} {np.average(values, weights=item.window_durations):.2f}" for name, values in dimensions.items()]
+    title = f"{Path(item.file).name}   (model: {model})\n{item.duration:.1f} s, {cut}; whole file: {', '.join(whole)}"
+    figure.suptitle(title, fontsize=9)
     return figure
 
 
@@ -129,6 +136,8 @@ def summary_figure(predictions: Predictions, model: str, names: Mapping[str, str
     items = [item for item in predictions.files if not item.error and item.windows]
     if not items:
         raise UsageError("no predicted file to summarise")
+    if not predictions.labels:
+        raise UsageError("a model without classes has no top class to summarise")
     labels = predictions.labels
     shares = np.stack([_top_class_time(item, len(labels)) for item in items])
     totals = shares.sum(axis=0)
@@ -202,8 +211,9 @@ def timeline_names(files: Sequence[str]) -> dict[str, str]:
 
 
 def write_timelines(predictions: Predictions, folder, model: str, overwrite: bool = False, show_progress: bool = False) -> list[Path]:
-    """A timeline PNG per predicted file (`timeline_names`) and, for more than one, `summary.png`, into `folder`
-    (written as a whole: staged beside it and renamed when complete). Returns the paths written."""
+    """A timeline PNG per predicted file (`timeline_names`, with the model's dimensions where it has them) and, for
+    more than one and a model with classes, `summary.png`, into `folder` (written as a whole: staged beside it and
+    renamed when complete). Returns the paths written."""
     from tqdm.auto import tqdm
 
     items = [item for item in predictions.files if not item.error and item.windows]
@@ -212,9 +222,10 @@ def write_timelines(predictions: Predictions, folder, model: str, overwrite: boo
     written = []
     with staged_folder(folder, overwrite) as staging:
         for item in tqdm(items, unit="plot", desc="timelines", disable=not show_progress):
-            save_png(timeline_figure(item, predictions.labels, model), staging / names[item.file])
+            figure = timeline_figure(item, predictions.labels, model, item.dimension_series(predictions.dimensions))
+            save_png(figure, staging / names[item.file])
             written.append(folder / names[item.file])
-        if len(items) > 1:
+        if len(items) > 1 and predictions.labels:
             save_png(summary_figure(predictions, model, {file: name[: -len(".png")] for file, name in names.items()}),
                      staging / SUMMARY_NAME)  # fmt: skip
             written.append(folder / SUMMARY_NAME)
