@@ -102,7 +102,7 @@ def test_the_base_model_comes_from_the_conversion_record(model_folder, tmp_path)
 def test_bad_results_are_a_clear_error(model_folder):
     with pytest.raises(ValueError, match="per_corpus"):
         render_model_card(model_folder, results={"split": "test"})
-    with pytest.raises(ValueError, match="numeric 'uar'"):
+    with pytest.raises(ValueError, match="numeric 'uar' or dimensions"):
         render_model_card(model_folder, results={"per_corpus": {"emodb": {"wa": 0.5}}})
 
 
@@ -176,3 +176,25 @@ def test_a_stage1_hubert_card_says_what_it_is_and_needs_no_remote_code(tmp_path)
     assert "trust_remote_code" not in text.split("### command line")[0]
     assert 'AutoModelForAudioClassification.from_pretrained(repo).eval()' in text
     assert "![Validation UAR per corpus during training](figures/validation_uar.png)" in text
+
+
+@pytest.mark.parametrize("classes", [True, False], ids=["classes and dimensions", "dimensions only"])
+def test_a_model_with_dimensions_gets_their_ccc_in_the_model_index_and_a_table(tmp_path, classes):
+    from exhubert_hf.train.evaluation import results_dict
+
+    folder = tmp_path / "exhubert-dims"
+    head = dict(dimensions=["arousal", "valence"]) | ({} if classes else {"num_labels": 0})
+    ExHubertForSequenceClassification.from_hubert(HubertForSequenceClassification(tiny_hubert_config()), **head).save_pretrained(folder)
+    ratings = {"arousal": {"ccc": 0.81, "pearson": 0.83, "num_clips": 40}, "valence": {"ccc": 0.62, "pearson": 0.7, "num_clips": 40}}
+    corpus = {"num_clips": 40, "dimensions": ratings} | ({"uar": 0.5, "wa": 0.55} if classes else {})
+    results = results_dict({"msp": corpus})
+    (folder / "validation_ccc.png").write_bytes(b"png")
+    text = render_model_card(folder, results=results, figures=["validation_ccc.png"])
+    (index,) = front_matter(text)["model-index"]
+    metrics = {(metric["type"], metric.get("config")): metric["value"] for metric in index["results"][0]["metrics"]}
+    assert metrics[("ccc", "arousal")] == 0.81 and metrics[("ccc", "valence")] == 0.62
+    assert (("uar", None) in metrics) == classes
+    assert "| msp | 0.8100 / 0.8300 | 0.6200 / 0.7000 |" in text
+    assert "Validation CCC" in text
+    assert ("six classes:" in text) == classes and ("rates the dimensions only" in text) == (not classes)
+    assert "a linear map and a sigmoid to arousal, valence in [0, 1]" in text

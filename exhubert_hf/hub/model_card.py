@@ -6,7 +6,8 @@
 The card is rendered from the one template, `exhubert_hf/hub/templates/model_card.md`: YAML front matter
 built with `huggingface_hub.ModelCardData` (library, pipeline tag, tags, license, base model, datasets,
 metrics and a `model-index` with one result per evaluated corpus: task audio-classification, the corpus,
-metrics `uar` (unweighted average recall) and `accuracy` (WA, weighted accuracy)), then the body: what
+metrics `uar` (unweighted average recall) and `accuracy` (WA, weighted accuracy), and `ccc` per dimension for a
+model with a dimensional head), then the body: what
 the model is, the classes, usage with the Auto classes / the pipeline / the CLI (with `trust_remote_code=True`
 for an ExHuBERT, without for a stock HuBERT), the architecture, the training summary (from the run's
 `run_info.json` when there is one), the evaluation table, the run's plots as figures and limitations.
@@ -16,6 +17,8 @@ for an ExHuBERT, without for a stock HuBERT), the architecture, the training sum
     {"split": "test",
      "per_corpus": {corpus: {"uar": float, "wa": float, "num_clips": int}},
      "mean": {"uar": float, "wa": float}}
+with, for a model with dimensions, `"dimensions": {name: {"ccc": float, "pearson": float, ...}}` in each corpus
+(and no "uar" / "wa" for a model with dimensions only).
 
 Command line: `exhubert model-card FOLDER [--results results.json] [--repo-id ID] [--base-model ID]
 [--dataset NAME]... [--license L] [--overwrite]`.
@@ -79,9 +82,17 @@ def load_results(results) -> dict | None:
     if not isinstance(per_corpus, dict) or not per_corpus:
         raise ValueError("results need a non-empty 'per_corpus' mapping {corpus: {'uar': ..., 'wa': ..., 'num_clips': ...}}")
     for corpus, metrics in per_corpus.items():
-        if not isinstance(metrics, dict) or not isinstance(metrics.get("uar"), (int, float)):
-            raise ValueError(f"results for corpus {corpus!r} need a numeric 'uar', got {metrics!r}")
+        if not isinstance(metrics, dict) or not (isinstance(metrics.get("uar"), (int, float)) or _dimensions(metrics)):
+            raise ValueError(f"results for corpus {corpus!r} need a numeric 'uar' or dimensions with a 'ccc', got {metrics!r}")
     return results
+
+
+def _dimensions(metrics: dict) -> dict[str, dict]:
+    """{dimension: {"ccc", "pearson", ...}} of a corpus's results, the dimensions with a numeric CCC only."""
+    given = metrics.get("dimensions")
+    if not isinstance(given, dict):
+        return {}
+    return {name: values for name, values in given.items() if isinstance(values, dict) and isinstance(values.get("ccc"), (int, float))}
 
 
 def _config(folder: Path) -> dict:
@@ -107,9 +118,13 @@ def build_card_data(
         eval_results = []
         for corpus, metrics in results["per_corpus"].items():
             common = dict(task_type="audio-classification", task_name="Speech emotion recognition", dataset_type=corpus, dataset_name=corpus, dataset_split=split)
-            eval_results.append(EvalResult(metric_type="uar", metric_name="UAR (unweighted average recall)", metric_value=float(metrics["uar"]), **common))
+            if isinstance(metrics.get("uar"), (int, float)):
+                eval_results.append(EvalResult(metric_type="uar", metric_name="UAR (unweighted average recall)", metric_value=float(metrics["uar"]), **common))
             if isinstance(metrics.get("wa"), (int, float)):
                 eval_results.append(EvalResult(metric_type="accuracy", metric_name="WA (weighted accuracy)", metric_value=float(metrics["wa"]), **common))
+            for name, values in _dimensions(metrics).items():
+                eval_results.append(EvalResult(metric_type="ccc", metric_name=f"CCC ({name})", metric_value=float(values["ccc"]),
+                                               metric_config=name, **common))  # fmt: skip
     return ModelCardData(
         library_name="transformers",
         pipeline_tag="audio-classification",
@@ -150,7 +165,7 @@ def render_model_card(
     values = {
         "card_data": card_data.to_yaml(),
         "model_name": model_name,
-        "summary": SUMMARIES[kind],
+        "summary": _summary(kind, config),
         "code_note": CODE_NOTES[kind],
         "remote_code_argument": ", trust_remote_code=True" if kind == "exhubert" else "",
         "repo_id": repo_id or "REPO_ID",
@@ -190,7 +205,32 @@ def hub_id_or_none(source) -> str | None:
     return source
 
 
+def _summary(kind: str, config: dict) -> str:
+    dimensions = ", ".join(config.get("dimensions") or ())
+    if not dimensions:
+        return SUMMARIES[kind]
+    if not _has_classes(config):
+        return SUMMARIES[kind].replace(_SIX_CLASSES, f"This model rates emotion in speech as continuous {dimensions}, each in [0, 1] (no classes).")
+    return SUMMARIES[kind] + (
+        f" It also rates continuous {dimensions}, each in [0, 1]: a regression head on the pooled output "
+        "(`config.dimensions`; `outputs.dimensions`, and `dim_<name>` columns from `exhubert predict`)."
+    )
+
+
+def _has_classes(config: dict) -> bool:
+    return config.get("id2label", EXHUBERT_LABELS) != {}  # a model with dimensions only saves no labels
+
+
+def _head_parts(config: dict) -> list[str]:
+    parts = ["linear classifier over the six classes"] * _has_classes(config)
+    if config.get("dimensions"):
+        parts.append(f"a linear map and a sigmoid to {', '.join(config['dimensions'])} in [0, 1]")
+    return parts
+
+
 def _classes_table(config: dict) -> str:
+    if not _has_classes(config):
+        return "| | none: this model rates the dimensions only | | |"
     id2label = config.get("id2label") or dict(enumerate(EXHUBERT_LABELS))
     rows = []
     for index in sorted(id2label, key=int):
@@ -219,7 +259,7 @@ def _architecture(config: dict) -> str:
         encoder,
         f"- Hidden size {config.get('hidden_size')}, {config.get('num_attention_heads')} attention heads, "
         f"{'pre-LN (HuBERT Large style)' if config.get('do_stable_layer_norm') else 'post-LN (HuBERT Base style)'}",
-        "- Head: linear projection, mean pooling over time, linear classifier over the six classes",
+        "- Head: linear projection, mean pooling over time, " + " and ".join(_head_parts(config)),
         "- Input: 16 kHz mono waveform, normalised per utterance by the feature extractor",
     ]
     return "\n".join(lines)
@@ -277,6 +317,10 @@ def _figures(figures) -> str:
         stem = Path(path).stem
         if stem == "validation_uar":
             caption = "Validation UAR per corpus during training"
+        elif stem == "validation_ccc":
+            caption = "Validation CCC (mean over the dimensions) per corpus during training"
+        elif stem.startswith("dimensions_"):
+            caption = f"Predicted against true dimensions, {stem.removeprefix('dimensions_')} (test)"
         elif stem.startswith("confusion_"):
             caption = f"Confusion matrix, {stem.removeprefix('confusion_')} (test)"
         else:
@@ -289,18 +333,32 @@ def _evaluation(results: dict | None) -> str:
     if not results:
         return "No evaluation results were attached when this card was written."
     split = results.get("split", "test")
-    lines = [
-        f"On the `{split}` split of each corpus. UAR: unweighted average recall (mean of the per-class "
-        "recalls), WA: weighted accuracy (plain accuracy).",
-        "",
-        "| corpus | UAR | WA | clips |",
-        "|---|---:|---:|---:|",
-    ]
-    for corpus, metrics in results["per_corpus"].items():
-        lines.append(f"| {corpus} | {_number(metrics.get('uar'))} | {_number(metrics.get('wa'))} | {metrics.get('num_clips', '')} |")
-    mean = results.get("mean") or {}
-    if mean:
-        lines.append(f"| **mean over corpora** | {_number(mean.get('uar'))} | {_number(mean.get('wa'))} | |")
+    per_corpus, mean = results["per_corpus"], results.get("mean") or {}
+    lines = [f"On the `{split}` split of each corpus."]
+    if any(isinstance(metrics.get("uar"), (int, float)) for metrics in per_corpus.values()):
+        lines += [
+            "UAR: unweighted average recall (mean of the per-class recalls), WA: weighted accuracy (plain accuracy).",
+            "",
+            "| corpus | UAR | WA | clips |",
+            "|---|---:|---:|---:|",
+        ]
+        for corpus, metrics in per_corpus.items():
+            lines.append(f"| {corpus} | {_number(metrics.get('uar'))} | {_number(metrics.get('wa'))} | {metrics.get('num_clips', '')} |")
+        if isinstance(mean.get("uar"), (int, float)):
+            lines.append(f"| **mean over corpora** | {_number(mean.get('uar'))} | {_number(mean.get('wa'))} | |")
+    names = list(dict.fromkeys(name for metrics in per_corpus.values() for name in _dimensions(metrics)))
+    if names:
+        lines += [
+            "",
+            "Dimensions in [0, 1]: CCC (concordance correlation coefficient) / Pearson's r, over the clips with a rating.",
+            "",
+            "| corpus | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+        ]
+        for corpus, metrics in [*per_corpus.items(), ("**mean over corpora**", mean)]:
+            given = _dimensions(metrics)
+            cells = [f"{_number(given[name]['ccc'])} / {_number(given[name].get('pearson'))}" if name in given else "" for name in names]
+            lines.append(f"| {corpus} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
