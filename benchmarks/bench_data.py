@@ -111,7 +111,7 @@ def bench_prepare(args) -> None:
         low, high = sorted(EMOSET_HOURS * rate / 60 for rate in per_hour.values())
         low_clips, high_clips = sorted(EMOSET_CLIPS * rate / 60 for rate in per_clip.values())
         print(f"  {procs} process(es): {low:.0f}-{high:.0f} min by audio hours, {low_clips:.0f}-{high_clips:.0f} min by clips "
-              f"(EMO-DB {per_hour['emodb']:.0f} s/h, URDU {per_hour['urdu']:.0f} s/h of audio)")
+              f"(EMO-DB {per_hour['emodb']:.2f} s/h, URDU {per_hour['urdu']:.2f} s/h of audio)")
     for dtype, measured in (("int16", sizes["emodb"]), ("float32", float32)):
         per_hour = measured["bytes"] / measured["hours"]
         print(f"  disk, {dtype}: {per_hour / 1e6:.1f} MB per audio hour -> {EMOSET_HOURS * per_hour / 1e9:.1f} GB "
