@@ -130,9 +130,12 @@ def test_modes_need_frozen_originals_and_the_training_switch_sets_them(tmp_path)
 
     model_args = parse_training_arguments(["--tiny", "true", "--stage", "stage2", "--frozen_layer_memory", "compact"])[0]
     built, _ = build_model(model_args)
-    originals = [layer for layer in built.hubert.encoder.layers if not layer.is_copy]
-    assert all(layer.attention.config._attn_implementation == "exhubert_recomputed_attention_core" for layer in originals)
-    assert all(layer._exhubert_packing_hooks for layer in originals)
+    layers = built.hubert.encoder.layers  # originals and copies alike
+    assert all(layer.attention.config._attn_implementation == "exhubert_recomputed_attention_core" for layer in layers)
+    assert all(layer._exhubert_packing_hooks for layer in layers)
     set_frozen_layer_memory(built, "keep")  # and back
-    assert all(layer.attention.config is built.config for layer in originals)
-    assert not any(layer._exhubert_packing_hooks for layer in originals)
+    assert all(layer.attention.config is built.config for layer in layers)
+    assert not any(layer._exhubert_packing_hooks for layer in layers)
+    # the paper's stage-2 configs, whose originals are frozen, use it
+    for config in ("stage2_exhubert", "ablation_expanded_ls960", "ablation_xlarge"):
+        assert parse_training_arguments(["--config", config])[0].frozen_layer_memory == "compact", config
