@@ -68,7 +68,7 @@ EXPECTED_ERRORS = [
     (["embed", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/e.csv"], "must end in .npy or .parquet"),
     (["embed", "{tmp}/good.wav", "--model", "{model}", "-o", "{tmp}/e.npy", "--device", "meta"], "the meta device holds no data"),
     (["push", "org/name", "{tmp}/no-folder", "--dry-run"], "not a folder"),
-    (["push", "{tmp}", "org/name", "--dry-run"], "give REPO_ID first"),
+    (["push", "{tmp}", "org/name", "--dry-run"], "cannot be pushed"),  # FOLDER REPO_ID: the folder is checked
     (["export-model", "{tmp}/no-folder", "{tmp}/out"], "not a folder"),
     (["pull", "not a valid repo id!"], "Repo id"),
     (["pull", "org/name", "--revision", ""], "the revision is empty"),

@@ -479,10 +479,11 @@ def test_push_of_a_training_run_lists_only_the_clean_model_folder(stage, runs, m
     run_dir = runs[0] if stage == "stage1" else runs[1]
     assert {"training_args.bin", "trainer_state.json", "run_info.json", "runs"} <= {path.name for path in run_dir.iterdir()}
     assert any(path.name.startswith("checkpoint-") for path in run_dir.iterdir())
-    assert run_cli(monkeypatch, "push", "org/x", run_dir, "--dry-run") == 0
-    captured = capsys.readouterr()
-    assert sorted(listed_files(captured.out)) == PUBLISHED[stage]
-    assert "is a training run" in captured.err
+    for arguments in (("org/x", run_dir), (run_dir, "org/x")):  # `hf upload`'s order, and the issue's RUN_DIR REPO_ID
+        assert run_cli(monkeypatch, "push", *arguments, "--dry-run") == 0
+        captured = capsys.readouterr()
+        assert sorted(listed_files(captured.out)) == PUBLISHED[stage]
+        assert "is a training run" in captured.err
     assert run_cli(monkeypatch, "export-model", run_dir, run_dir.parent / f"{stage}-clean", "--repo-id", "org/x") == 0
     clean = run_dir.parent / f"{stage}-clean"
     assert sorted(path.relative_to(clean).as_posix() for path in clean.rglob("*") if path.is_file()) == PUBLISHED[stage]

@@ -15,7 +15,8 @@ def add_parsers(subparsers, common) -> None:
         parents=[common],
         help="check a model folder or training run and upload it to the Hugging Face Hub",
         description=(
-            "Upload FOLDER to REPO_ID (argument order and flags as `hf upload`). FOLDER is a model folder, or a training "
+            "Upload FOLDER to REPO_ID (argument order and flags as `hf upload`; `push FOLDER REPO_ID`, with an "
+            "existing FOLDER and no folder named REPO_ID, works too). FOLDER is a model folder, or a training "
             "run's output folder, which is published as its clean model folder (the best model's weights, config, "
             "remote code, preprocessor_config.json, a model card from the run's results, its plots; no checkpoints, "
             "optimizer states or pickles). Everything is checked first: complete, loads, no pickle (by content), no "
@@ -96,8 +97,8 @@ def _run_push(args) -> int:
 
     if args.results and not args.write_card:
         raise UsageError("--results is used with --write-card")
-    if Path(args.repo_id).is_dir() and not Path(args.folder).is_dir():
-        raise UsageError(f"give REPO_ID first, then the folder, as `hf upload` does: exhubert push {args.folder} {args.repo_id}")
+    if Path(args.repo_id).is_dir() and not Path(args.folder).is_dir():  # `exhubert push RUN_DIR REPO_ID`: unambiguous
+        args.repo_id, args.folder = args.folder, args.repo_id
     result = push_to_hub(
         args.repo_id,
         args.folder,
