@@ -273,7 +273,7 @@ class ExHubertPreTrainedModel(HubertPreTrainedModel):
                 problems[kind.replace("_", " ")] = keys
         if problems:
             config = model.config
-            details = "; ".join(f"{kind}: {', '.join(keys[:6])}{' ...' * (len(keys) > 6)}" 
+            details = "; ".join(f"{kind}: {', '.join(keys[:6])}{' ...' * (len(keys) > 6)}"
                                 for kind, keys in problems.items())
             if any(_LAYER_KEY.search(key) for keys in problems.values() for key in keys):
                 raise ValueError(

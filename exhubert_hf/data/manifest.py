@@ -77,10 +77,6 @@ def read_manifest(manifest) -> CorpusScan:
             continue
         try:
             split = normalise_split(row.get("split"))
-        except ValueError as error:
-            problems.append(f"{manifest}:{number}: {error}")
-            continue
-        try:
             ratings = _ratings(row, dimension_columns)
         except ValueError as error:
             problems.append(f"{manifest}:{number}: {error}")

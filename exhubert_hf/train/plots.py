@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_exhubert import EXHUBERT_LABELS
-from .evaluation import concordance_correlation, confusion_matrix, pearson_correlation, unweighted_average_recall
+from .evaluation import confusion_matrix, dimension_metrics, unweighted_average_recall
 
 
 def _new_figure(width: float, height: float):
@@ -172,6 +172,7 @@ def plot_dimension_scatter(targets, predictions, names: Sequence[str], path, tit
     title; a dimension without known values says so. Writes a PNG and returns its path."""
     targets = np.asarray(targets, dtype=np.float64).reshape(-1, len(names))
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1, len(names))
+    metrics = dimension_metrics(targets, predictions, names)  # the numbers of the results files
     figure = _new_figure(3.4 * len(names) + 0.4, 3.9)
     for column, name in enumerate(names):
         axes = figure.add_subplot(1, len(names), column + 1)
@@ -179,8 +180,8 @@ def plot_dimension_scatter(targets, predictions, names: Sequence[str], path, tit
         truth, predicted = targets[known, column], predictions[known, column]
         axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
         axes.scatter(truth, predicted, s=9, alpha=0.6, color="#4a78b5", linewidths=0)
-        if truth.size >= 2:
-            ccc, r = concordance_correlation(truth, predicted), pearson_correlation(truth, predicted)
+        if name in metrics:
+            ccc, r = metrics[name]["ccc"], metrics[name]["pearson"]
             axes.set_title(f"{name}\nCCC {ccc:.3f}, r {r:.3f}, {truth.size} clips", fontsize=9)
         else:
             axes.set_title(f"{name}\n{truth.size} clips with a known value", fontsize=9)

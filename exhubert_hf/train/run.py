@@ -168,7 +168,8 @@ def _exhubert_with_head(path, model_args: ModelArguments, overrides: dict, **loa
         new_head = config.dimensions != head["dimensions"] or head.get("num_labels", config.num_labels) != config.num_labels
         settings = config.to_dict() | head
         if head.get("num_labels") == 0:
-            settings.pop("id2label", None), settings.pop("label2id", None)
+            for key in ("id2label", "label2id"):
+                settings.pop(key, None)
         config = ExHubertConfig.from_dict(settings)
         if new_head:
             load_kwargs["ignore_mismatched_sizes"] = True  # the new tensors are the head's: checked by from_pretrained
